@@ -1,0 +1,358 @@
+"""The `nodeward` command line. Thin: flags -> options -> one call -> print -> exit code.
+
+Heavy modules (paramiko, jinja2) are imported only inside the commands that need
+them, so `nodeward --help` stays fast (a test asserts it imports neither).
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import logging
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent import __version__
+from agent.errors import InputError, Problem
+from agent.exit_codes import ExitCode
+from agent.findings import Severity
+from agent.inventory.model import Connection, Inventory, Node
+from agent.secret import Secret
+
+app = typer.Typer(
+    name="nodeward",
+    help="Hardening scanner for the Linux nodes under a Kubernetes cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # tracebacks can hold secrets in locals: only with --debug
+    pretty_exceptions_show_locals=False,
+)
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class InventoryFormat(enum.StrEnum):
+    AUTO = "auto"
+    NODEWARD = "nodeward"
+    ANSIBLE = "ansible"
+
+
+def _fail_usage(message: str) -> typer.Exit:
+    typer.echo(f"nodeward: {message}", err=True)
+    return typer.Exit(ExitCode.USAGE)
+
+
+def _read_secret_file(path: Path, what: str) -> Secret:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _fail_usage(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    return Secret(text.rstrip("\r\n"))
+
+
+def _passphrase_source(passphrase_file: Path | None) -> object:
+    """Key passphrases: from a file, else asked once per key on a terminal, else none."""
+    from_file = _read_secret_file(passphrase_file, "key passphrase") if passphrase_file else None
+    asked: dict[str, Secret | None] = {}
+    lock = threading.Lock()  # nodes connect in parallel; ask one question at a time
+
+    def source(key_path: str) -> Secret | None:
+        if from_file is not None:
+            return from_file
+        if not sys.stdin.isatty():
+            return None
+        with lock:
+            if key_path not in asked:
+                asked[key_path] = Secret(getpass.getpass(f"Passphrase for {key_path}: "))
+            return asked[key_path]
+
+    return source
+
+
+@app.command()
+def scan(
+    inventory: Annotated[
+        Path | None,
+        typer.Option("--inventory", "-i", help="Inventory file (nodeward YAML, Ansible YAML or INI)."),
+    ] = None,
+    inventory_format: Annotated[
+        InventoryFormat, typer.Option(help="Inventory format; auto detects it.")
+    ] = InventoryFormat.AUTO,
+    hosts: Annotated[
+        str | None,
+        typer.Option(help="Ad-hoc targets instead of an inventory: ssh://user@host:port,host2,local://"),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Scan this machine (local transport, no SSH).")
+    ] = False,
+    limit: Annotated[
+        str | None,
+        typer.Option("--limit", "-l", help="Hosts or groups to scan: globs, comma-separated, !exclude."),
+    ] = None,
+    checks: Annotated[
+        list[str] | None,
+        typer.Option("--check", "-c", help="Only checks whose id matches this glob (repeatable)."),
+    ] = None,
+    catalog_dir: Annotated[
+        Path | None, typer.Option(help="Use this catalogue instead of the bundled one.")
+    ] = None,
+    ssh_config: Annotated[
+        Path | None, typer.Option("--ssh-config", "-F", help="ssh_config file to use.")
+    ] = None,
+    known_hosts: Annotated[
+        list[Path] | None, typer.Option("--known-hosts", help="Extra known_hosts file (repeatable).")
+    ] = None,
+    accept_new_host_keys: Annotated[
+        bool,
+        typer.Option(
+            help="Trust and record keys of hosts never seen before (TOFU). A changed key always fails."
+        ),
+    ] = False,
+    identity: Annotated[
+        list[Path] | None, typer.Option("--identity", "-k", help="Private key to log in with (repeatable).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Login user for every node.")] = None,
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not use ssh-agent keys.")] = False,
+    key_passphrase_file: Annotated[Path | None, typer.Option(help="File holding the key passphrase.")] = None,
+    ask_become_pass: Annotated[
+        bool, typer.Option("--ask-become-pass", "-K", help="Prompt for the sudo password (terminal only).")
+    ] = False,
+    become_password_file: Annotated[Path | None, typer.Option(help="File holding the sudo password.")] = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-p", min=1, max=256, help="Nodes scanned at once.")
+    ] = 10,
+    connect_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds for TCP connect and banner.")
+    ] = 10.0,
+    command_timeout: Annotated[float, typer.Option(min=1, help="Seconds for the gather script.")] = 120.0,
+    node_deadline: Annotated[float, typer.Option(min=1, help="Seconds for everything on one node.")] = 300.0,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Report format.")
+    ] = OutputFormat.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here (atomically).")
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            help="Exit 1 when a check of at least this severity fails: info|low|medium|high|critical."
+        ),
+    ] = "low",
+    show_passed: Annotated[bool, typer.Option(help="List passed and not-applicable checks too.")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours (also when NO_COLOR is set).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for cron).")] = False,
+    debug: Annotated[bool, typer.Option(help="Debug logging and tracebacks on stderr.")] = False,
+) -> None:
+    """Scan nodes and report their hardening state."""
+    from agent import scan as scanning
+    from agent.catalog import load_catalog
+    from agent.exit_codes import for_run
+    from agent.transport.options import SshOptions, Timeouts
+
+    _setup_logging(debug)
+    try:
+        severity = Severity.parse(fail_on)
+    except ValueError as exc:
+        raise _fail_usage(f"--fail-on: {exc}") from None
+    targets = [
+        flag for flag, given in (("--inventory", inventory), ("--hosts", hosts), ("--local", local)) if given
+    ]
+    if len(targets) != 1:
+        raise _fail_usage("give exactly one of --inventory, --hosts or --local")
+    if ask_become_pass and become_password_file:
+        raise _fail_usage("--ask-become-pass and --become-password-file exclude each other")
+    catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
+    selected = catalog.select(_split_patterns(checks))
+    if not selected:
+        raise _fail_usage(f"no check matches {', '.join(checks or [])}")
+    fleet = _load_targets(inventory, inventory_format, hosts, local, limit)
+    become_password = None
+    if become_password_file:
+        become_password = _read_secret_file(become_password_file, "become password")
+    elif ask_become_pass:
+        if not sys.stdin.isatty():
+            raise _fail_usage("--ask-become-pass needs a terminal; use --become-password-file under cron")
+        become_password = Secret(getpass.getpass("sudo password: "))
+    timeouts = Timeouts(
+        connect=connect_timeout, banner=connect_timeout, auth=max(connect_timeout, 15.0),
+        command=command_timeout, node_deadline=node_deadline,
+    )  # fmt: skip
+    options = scanning.ScanOptions(
+        parallel=parallel,
+        ssh=SshOptions(
+            ssh_config_file=str(ssh_config) if ssh_config else None,
+            known_hosts_files=tuple(str(p) for p in known_hosts or ()),
+            accept_new_host_keys=accept_new_host_keys,
+            identity_files=tuple(str(p) for p in identity or ()),
+            user=user,
+            use_agent=not no_agent,
+            passphrase=_passphrase_source(key_passphrase_file),  # type: ignore[arg-type]
+            timeouts=timeouts,
+        ),
+        become_password=become_password,
+    )
+    from agent.report.progress import progress_for
+
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty() and output is None
+    run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
+    if output_format is OutputFormat.JSON:
+        from agent.report import json_report
+
+        text = json_report.render(run)
+    else:
+        from agent.report import table
+
+        text = table.render(run, color=color, width=_width(), show_passed=show_passed)
+    _emit(text, output)
+    raise typer.Exit(for_run(run, severity))
+
+
+def _split_patterns(values: list[str] | None) -> list[str]:
+    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+
+
+def _width() -> int:
+    try:
+        return max(80, min(os.get_terminal_size().columns, 160))
+    except OSError:
+        return 120
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from agent.fileio import write_atomic
+
+    write_atomic(output, text)
+
+
+def _load_targets(
+    inventory: Path | None, fmt: InventoryFormat, hosts: str | None, local: bool, limit: str | None
+) -> Inventory:
+    from agent.inventory.loader import inventory_from_hosts, load_inventory
+
+    if local:
+        node = Node(name=socket.gethostname(), connection=Connection.LOCAL, source="--local")
+        return Inventory(nodes=(node,), groups={"all": (node.name,)}, source="--local")
+    if hosts is not None:
+        return inventory_from_hosts(hosts)
+    if inventory is None:
+        raise _fail_usage("no inventory given")
+    return load_inventory(str(inventory), fmt=fmt.value, limit=limit)
+
+
+@app.command("checks")
+def list_checks(
+    catalog_dir: Annotated[
+        Path | None, typer.Option(help="Use this catalogue instead of the bundled one.")
+    ] = None,
+    checks: Annotated[list[str] | None, typer.Option("--check", "-c", help="Glob on check ids.")] = None,
+) -> None:
+    """List the checks in the catalogue."""
+    from agent.catalog import load_catalog
+
+    catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
+    for check in catalog.select(_split_patterns(checks)):
+        typer.echo(f"{check.id:50} {check.severity.label:8} {check.title}")
+
+
+@app.command("show-script")
+def show_script(
+    checks: Annotated[list[str] | None, typer.Option("--check", "-c", help="Glob on check ids.")] = None,
+    user: Annotated[str, typer.Option(help="Login user the script is written for.")] = "root",
+) -> None:
+    """Print the exact read-only script a scan runs on each node (for review)."""
+    from agent import gather
+    from agent.catalog import load_catalog
+
+    catalog = load_catalog()
+    selected = catalog.select(_split_patterns(checks))
+    sys.stdout.write(gather.plan(catalog.facts_needed(selected), user).script().decode())
+
+
+@app.command("inventory")
+def show_inventory(
+    inventory: Annotated[Path, typer.Argument(help="Inventory file to validate.")],
+    inventory_format: Annotated[
+        InventoryFormat, typer.Option(help="Inventory format.")
+    ] = InventoryFormat.AUTO,
+    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Hosts or groups.")] = None,
+) -> None:
+    """Validate an inventory and show the nodes it resolves to. Contacts nothing."""
+    from agent.inventory.loader import load_inventory
+
+    inv = load_inventory(str(inventory), fmt=inventory_format.value, limit=limit)
+    for node in inv.nodes:
+        where = f"{node.user or '-'}@{node.target}:{node.port or '-'}"
+        extra = f" via {node.proxy_jump}" if node.proxy_jump else ""
+        roles = ",".join(node.roles) or "-"
+        typer.echo(f"{node.name:30} {node.connection.value:5} {where}{extra}  roles={roles}")
+    for name, reason in inv.skipped:
+        typer.echo(f"{name:30} skipped: {reason}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"nodeward {__version__}")
+
+
+def _setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="nodeward: %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # it logs tracebacks per failed node
+
+
+def _print_problems(problems: tuple[Problem, ...]) -> None:
+    for problem in problems:
+        typer.echo(f"nodeward: error: {problem}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point: the one place outcomes become exit codes."""
+    debug = "--debug" in sys.argv
+    try:
+        returned = app(standalone_mode=False)
+    except InputError as exc:
+        _print_problems(exc.problems)
+        sys.exit(ExitCode.USAGE)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("nodeward: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except SystemExit:
+        raise
+    except typer.Abort:  # click turns Ctrl-C outside the scan loop into Abort
+        typer.echo("nodeward: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        show = getattr(exc, "show", None)
+        if isinstance(exc, typer.TyperException) and callable(show):  # usage errors: bad flags
+            show()
+            sys.exit(ExitCode.USAGE)
+        if debug:
+            raise
+        typer.echo(
+            f"nodeward: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True
+        )
+        sys.exit(ExitCode.INTERNAL)
+    # Without standalone mode click returns the code of typer.Exit instead of raising it.
+    sys.exit(returned if isinstance(returned, int) else ExitCode.OK)

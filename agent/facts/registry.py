@@ -1,0 +1,38 @@
+"""Every fact nodeward can gather, in one explicit table (no import side effects).
+
+Adding a fact: a POSIX sh snippet, a pure parser, a frozen dataclass, fixtures, and
+one line here. Snippets are constants: they read node-side values only from the
+NW_* variables the gather preamble exports, never from Python string formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from agent.facts import sshd, system
+from agent.facts.model import FactValue, RawSection
+
+Parser = Callable[[RawSection, Mapping[str, str]], FactValue]
+
+
+@dataclass(frozen=True, slots=True)
+class FactSpec:
+    name: str
+    script: str
+    parse: Parser
+    timeout: int = 60  # seconds, enforced on the node with timeout(1) where it exists
+    max_bytes: int = 4 << 20  # per-section cap; the rest is cut on the node
+    needs_root: bool = True
+
+
+FACTS: Mapping[str, FactSpec] = {
+    spec.name: spec
+    for spec in (
+        FactSpec("system", system.SCRIPT, system.parse, timeout=10, needs_root=False),
+        FactSpec("sshd", sshd.SCRIPT, sshd.parse, timeout=30),
+    )
+}
+
+# Gathered for every node whatever the checks need: reports show them.
+ALWAYS = ("system",)

@@ -1,0 +1,119 @@
+"""Results: Status, Severity, Finding, NodeResult and RunResult.
+
+These are the one vocabulary shared by the evaluator, the reporters, the JSON schema
+and the exit code. Everything is frozen: a result, once computed, is a fact.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+
+from agent.errors import ErrorKind
+from agent.transport.base import ConnectionInfo
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"  # noqa: S105 - a status, not a password
+    FAIL = "fail"
+    WARN = "warn"  # a manual or advisory check that did not pass: never fails a run
+    ERROR = "error"  # the facts needed could not be gathered or parsed: never a PASS
+    NOT_APPLICABLE = "not_applicable"  # role, distro or component does not apply
+    SKIP = "skip"  # deselected, or a prerequisite check did not pass
+    WAIVED = "waived"  # failed, but an inventory waiver covers it
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (one of: {names})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What was seen, what was wanted, and where it came from."""
+
+    observed: str
+    expected: str
+    source: str  # e.g. "sshd -T -C user=scanner,addr=10.0.0.5 (line 12)" or "/etc/ssh/sshd_config:3"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    framework: str  # "cis-debian-12", "cis-kubernetes-1.12", "lynis", "ssg", "dev-sec"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check_id: str
+    title: str
+    severity: Severity
+    status: Status
+    reason: str  # one sentence a person can act on
+    evidence: tuple[Evidence, ...] = ()
+    references: tuple[Reference, ...] = ()
+    remediation: str | None = None  # id of the remediation template, when there is one
+
+    @property
+    def failing(self) -> bool:
+        return self.status is Status.FAIL
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailure:
+    kind: ErrorKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    name: str
+    address: str
+    connection: ConnectionInfo | None
+    error: NodeFailure | None  # set when the node could not be scanned (fully)
+    findings: tuple[Finding, ...] = ()
+    facts_summary: dict[str, str] = field(default_factory=dict)  # os, kernel, sshd version...
+    duration_seconds: float = 0.0
+    execs: int = 0  # exec channels used: one per scan is the design
+
+    @property
+    def scanned(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    started_at: str  # RFC 3339, UTC
+    finished_at: str
+    tool_version: str
+    inventory: str
+    nodes: tuple[NodeResult, ...]
+    interrupted: bool = False
+    checks_selected: int = 0
+
+    def status_counts(self) -> Counter[Status]:
+        return Counter(f.status for n in self.nodes for f in n.findings)
+
+    def failing(self, at_least: Severity) -> list[tuple[NodeResult, Finding]]:
+        return [(n, f) for n in self.nodes for f in n.findings if f.failing and f.severity >= at_least]
+
+    @property
+    def unscanned(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.error is not None)

@@ -1,0 +1,172 @@
+"""Compose ONE script for every fact a scan needs, run it once, split it, parse it.
+
+One exec per node keeps a fleet scan fast (no per-command round trips: testinfra's
+cost, pyinfra's unshipped pipelining) and makes "what ran on my node" auditable: it
+is exactly this script, which `nodeward gather --show-script` prints.
+
+Wire format, all produced by the preamble's `nw_run` function:
+
+    \\n<MARK> begin <fact>\\n<stdout, at most max_bytes+1>
+    \\n<MARK> stderr <fact>\\n<first 4 KiB of stderr>
+    \\n<MARK> end <fact> <exit code>\\n
+
+<MARK> is random per run, so output that happens to contain marker-like lines
+cannot be confused with them. Each section runs in its own `/bin/sh -c` under
+`timeout` (when the node has it) with stdin from /dev/null; its exit code travels
+through fd 3 so that capping the output with `head -c` does not lose it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from agent.facts.model import FactValue, RawSection, Unavailable
+from agent.facts.registry import ALWAYS, FACTS, FactSpec
+
+_PREAMBLE = r"""
+LC_ALL=C; LANG=C; export LC_ALL LANG
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
+umask 077
+NW_CONNECTION=${1-}
+set -f
+set -- $NW_CONNECTION
+set +f
+NW_CLIENT_ADDR=${1:-127.0.0.1}
+NW_SERVER_ADDR=${3:-127.0.0.1}
+NW_SERVER_PORT=${4:-22}
+export NW_CLIENT_ADDR NW_SERVER_ADDR NW_SERVER_PORT NW_USER
+NW_TMP=$(mktemp -d 2>/dev/null) || NW_TMP=
+trap 'if [ -n "$NW_TMP" ]; then rm -rf "$NW_TMP"; fi' EXIT
+if command -v timeout >/dev/null 2>&1; then
+  nw_limit() { nw_t=$1; shift; timeout -k 5 "$nw_t" "$@"; }
+else
+  nw_limit() { shift; "$@"; }
+fi
+exec 4>&1
+nw_run() {
+  printf '\n%s begin %s\n' "$NW_MARK" "$1"
+  nw_err=/dev/null
+  if [ -n "$NW_TMP" ]; then nw_err="$NW_TMP/stderr"; fi
+  nw_rc=$( { { nw_limit "$3" /bin/sh -c "$4" 2>"$nw_err" </dev/null; echo $? >&3; } \
+    | head -c "$2" >&4; } 3>&1 )
+  printf '\n%s stderr %s\n' "$NW_MARK" "$1"
+  if [ -n "$NW_TMP" ]; then head -c 4096 "$nw_err"; fi
+  printf '\n%s end %s %s\n' "$NW_MARK" "$1" "${nw_rc:-255}"
+}
+nw_run context 4096 5 'printf "user=%s\nclient_addr=%s\nserver_addr=%s\nserver_port=%s\n" \
+  "$NW_USER" "$NW_CLIENT_ADDR" "$NW_SERVER_ADDR" "$NW_SERVER_PORT"'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class GatherPlan:
+    facts: tuple[FactSpec, ...]
+    marker: str
+    login_user: str
+
+    def script(self) -> bytes:
+        lines = [
+            "#!/bin/sh",
+            "# nodeward gather script: read-only, one run per scan",
+            f"NW_MARK={shlex.quote(self.marker)}",
+            f"NW_USER={shlex.quote(self.login_user)}",
+            _PREAMBLE.strip(),
+        ]
+        for spec in self.facts:
+            lines.append(
+                "nw_run "
+                + " ".join(
+                    shlex.quote(word)
+                    for word in (spec.name, str(spec.max_bytes + 1), str(spec.timeout), spec.script.strip())
+                )
+            )
+        lines.append("exit 0")
+        return ("\n".join(lines) + "\n").encode()
+
+
+def plan(fact_names: Iterable[str], login_user: str) -> GatherPlan:
+    """A plan for the facts named (plus ALWAYS), in a stable order."""
+    wanted = set(fact_names) | set(ALWAYS)
+    unknown = wanted - FACTS.keys()
+    if unknown:
+        raise KeyError(f"unknown facts: {', '.join(sorted(unknown))}")
+    ordered = tuple(spec for name, spec in FACTS.items() if name in wanted)
+    return GatherPlan(facts=ordered, marker=f"nodeward-{secrets.token_hex(16)}", login_user=login_user)
+
+
+def split(output: bytes, marker: str, *, caps: Mapping[str, int] | None = None) -> dict[str, RawSection]:
+    """Cut the script's stdout into sections. Sections that never ended are kept,
+    with exit_code None, so their facts become Unavailable rather than disappearing."""
+    pattern = re.compile(
+        rb"\n" + re.escape(marker.encode()) + rb" (begin|stderr|end) ([a-z0-9_]+)(?: (\d{1,3}))?\n"
+    )
+    sections: dict[str, RawSection] = {}
+    current: str | None = None
+    stdout = b""
+    stderr = b""
+    in_stderr = False
+    last = 0
+    for match in pattern.finditer(output):
+        chunk = output[last : match.start()]
+        last = match.end()
+        kind, name = match.group(1).decode(), match.group(2).decode()
+        if kind == "begin":
+            current, stdout, stderr, in_stderr = name, b"", b"", False
+        elif current == name and kind == "stderr":
+            stdout, in_stderr = chunk, True
+        elif current == name and kind == "end":
+            if in_stderr:
+                stderr = chunk
+            else:
+                stdout = chunk
+            sections[name] = _section(name, stdout, stderr, int(match.group(3) or 255), caps)
+            current = None
+    if current is not None:  # cut off mid-section: keep what arrived, mark it unfinished
+        tail = output[last:]
+        sections[current] = _section(
+            current, stdout if in_stderr else tail, tail if in_stderr else b"", None, caps
+        )
+    return sections
+
+
+def _section(
+    name: str, stdout: bytes, stderr: bytes, exit_code: int | None, caps: Mapping[str, int] | None
+) -> RawSection:
+    cap = (caps or {}).get(name)
+    if cap is None and name in FACTS:
+        cap = FACTS[name].max_bytes
+    truncated = cap is not None and len(stdout) > cap
+    if truncated and cap is not None:
+        stdout = stdout[:cap]
+    return RawSection(name, stdout, stderr, exit_code, truncated)
+
+
+def parse_context(section: RawSection | None) -> dict[str, str]:
+    if section is None:
+        return {}
+    pairs = (line.partition("=") for line in section.text.splitlines())
+    return {key: value[:256] for key, sep, value in pairs if sep}
+
+
+def parse_all(
+    gather_plan: GatherPlan, sections: Mapping[str, RawSection], *, complete: bool
+) -> dict[str, FactValue]:
+    """Parse every planned fact; a missing or failed section becomes Unavailable."""
+    context = parse_context(sections.get("context"))
+    facts: dict[str, FactValue] = {}
+    for spec in gather_plan.facts:
+        section = sections.get(spec.name)
+        if section is None:
+            why = "was not reached" if not complete else "is missing from the output"
+            facts[spec.name] = Unavailable(f"the {spec.name} section {why}")
+        elif section.exit_code is None:
+            facts[spec.name] = Unavailable(f"the {spec.name} section was cut off")
+        elif section.exit_code in (124, 137) and spec.timeout:
+            facts[spec.name] = Unavailable(f"{spec.name} timed out on the node after {spec.timeout} s")
+        else:
+            facts[spec.name] = spec.parse(section, context)
+    return facts

@@ -1,0 +1,269 @@
+"""Scan a fleet: per node connect, gather once, evaluate; nodes never affect each other.
+
+Workers are daemon threads fed from a queue, at most `parallel` at a time. The main
+thread only waits on the results queue, in short slices, so Ctrl-C is handled at
+once: nodes not started are reported as not scanned (interrupted), connections in
+flight are closed, and the CLI exits 130 with the partial report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent import __version__, gather
+from agent.errors import ErrorKind, NodeError
+from agent.facts.model import FactValue
+from agent.facts.system import SystemInfo
+from agent.findings import NodeFailure, NodeResult, RunResult
+from agent.inventory.model import Connection, Inventory, Node
+from agent.rules.evaluate import evaluate
+from agent.rules.schema import Check
+from agent.secret import Secret
+from agent.transport.base import ConnectionInfo, RemoteProcess, Transport
+from agent.transport.local import LocalTransport
+from agent.transport.options import SshOptions
+from agent.transport.session import Become, run_script
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    parallel: int = 10
+    ssh: SshOptions = field(default_factory=SshOptions)
+    become_password: Secret | None = None  # for become nodes without their own password
+
+
+class Progress:
+    """Callbacks the CLI implements (progress bar on a terminal, plain lines otherwise)."""
+
+    def started(self, total: int) -> None:
+        """Called once with the number of nodes."""
+
+    def node_done(self, result: NodeResult) -> None:
+        """Called from the main thread as each node finishes."""
+
+    def finished(self) -> None:
+        """Called once at the end, also after an interrupt."""
+
+
+class _Tracker:
+    """Transports currently open, so an interrupt can close them from the main thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, Transport] = {}
+
+    def add(self, name: str, transport: Transport) -> None:
+        with self._lock:
+            self._open[name] = transport
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._open.pop(name, None)
+
+    def close_all(self) -> None:
+        with self._lock:
+            transports = list(self._open.values())
+            self._open.clear()
+        for transport in transports:
+            try:
+                transport.close()
+            except Exception:  # closing on the way out: nothing useful to do with it
+                log.debug("closing a transport failed", exc_info=True)
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def scan(
+    inventory: Inventory,
+    checks: Sequence[Check],
+    options: ScanOptions,
+    progress: Progress | None = None,
+) -> RunResult:
+    progress = progress or Progress()
+    started_at = now_rfc3339()
+    nodes = inventory.nodes
+    progress.started(len(nodes))
+    todo: queue.SimpleQueue[Node | None] = queue.SimpleQueue()
+    done: queue.SimpleQueue[NodeResult] = queue.SimpleQueue()
+    tracker = _Tracker()
+    stop = threading.Event()
+    for node in nodes:
+        todo.put(node)
+    workers = max(1, min(options.parallel, len(nodes)))
+    for _ in range(workers):
+        todo.put(None)
+        threading.Thread(
+            target=_worker, args=(todo, done, checks, options, tracker, stop), daemon=True
+        ).start()
+    results: dict[str, NodeResult] = {}
+    interrupted = False
+    try:
+        while len(results) < len(nodes):
+            try:
+                result = done.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            results[result.name] = result
+            progress.node_done(result)
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        tracker.close_all()
+    finally:
+        progress.finished()
+    ordered = tuple(results.get(n.name) or _interrupted(n) for n in nodes)
+    return RunResult(
+        run_id=str(uuid.uuid4()),
+        started_at=started_at,
+        finished_at=now_rfc3339(),
+        tool_version=__version__,
+        inventory=inventory.source,
+        nodes=ordered,
+        interrupted=interrupted,
+        checks_selected=len(checks),
+    )
+
+
+def _interrupted(node: Node) -> NodeResult:
+    return NodeResult(
+        name=node.name,
+        address=node.target,
+        connection=None,
+        error=NodeFailure(ErrorKind.INTERNAL, "not scanned: the run was interrupted"),
+    )
+
+
+def _worker(
+    todo: queue.SimpleQueue[Node | None],
+    done: queue.SimpleQueue[NodeResult],
+    checks: Sequence[Check],
+    options: ScanOptions,
+    tracker: _Tracker,
+    stop: threading.Event,
+) -> None:
+    while (node := todo.get()) is not None:
+        if stop.is_set():
+            return
+        done.put(scan_node(node, checks, options, tracker))
+
+
+def open_transport(node: Node, options: SshOptions) -> Transport:
+    if node.connection is Connection.LOCAL:
+        return LocalTransport()
+    from agent.transport.ssh import connect  # paramiko is imported only when a node needs it
+
+    return connect(node, options)
+
+
+def scan_node(
+    node: Node,
+    checks: Sequence[Check],
+    options: ScanOptions,
+    tracker: _Tracker | None = None,
+    *,
+    connect: Callable[[Node, SshOptions], Transport] = open_transport,
+) -> NodeResult:
+    """Scan one node. Every failure is captured in the result, never raised."""
+    began = time.monotonic()
+    transport: _CountingTransport | None = None
+    try:
+        transport = _CountingTransport(connect(node, options.ssh))
+        if tracker is not None:
+            tracker.add(node.name, transport)
+        elapsed = time.monotonic() - began
+        budget = min(options.ssh.timeouts.command, options.ssh.timeouts.node_deadline - elapsed)
+        if budget <= 0:
+            raise NodeError(ErrorKind.TIMEOUT, "the per-node deadline ran out while connecting")
+        facts = _gather(transport, node, checks, options, budget)
+        findings = tuple(evaluate(check, facts, node) for check in checks)
+        return NodeResult(
+            name=node.name,
+            address=node.target,
+            connection=transport.info,
+            error=None,
+            findings=findings,
+            facts_summary=_summary(facts),
+            duration_seconds=round(time.monotonic() - began, 3),
+            execs=transport.execs,
+        )
+    except NodeError as exc:
+        return _failed(node, transport, exc.kind, exc.message, began)
+    except Exception as exc:  # a bug must stay with its node and never hide the others
+        log.debug("internal error on %s", node.name, exc_info=True)
+        return _failed(node, transport, ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}", began)
+    finally:
+        if transport is not None:
+            if tracker is not None:
+                tracker.remove(node.name)
+            transport.close()
+
+
+def _gather(
+    transport: Transport, node: Node, checks: Sequence[Check], options: ScanOptions, budget: float
+) -> dict[str, FactValue]:
+    plan = gather.plan({check.fact for check in checks}, transport.login_user)
+    password = node.become_password or options.become_password
+    output = run_script(
+        transport, plan.script(), become=Become(enabled=node.become, password=password), timeout=budget
+    )
+    sections = gather.split(output.stdout, plan.marker)
+    return gather.parse_all(plan, sections, complete=not output.truncated and output.exit_code == 0)
+
+
+def _summary(facts: dict[str, FactValue]) -> dict[str, str]:
+    system = facts.get("system")
+    if not isinstance(system, SystemInfo):
+        return {}
+    return {
+        "os": system.os_pretty_name or system.os_id,
+        "kernel": system.kernel,
+        "hostname": system.hostname,
+        "root": "yes" if system.root else "no",
+    }
+
+
+class _CountingTransport:
+    """Counts exec channels, so the report can prove one exec per node."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+        self.execs = 0
+
+    @property
+    def info(self) -> ConnectionInfo:
+        return self._inner.info
+
+    @property
+    def login_user(self) -> str:
+        return self._inner.login_user
+
+    def start(self, command: str) -> RemoteProcess:
+        self.execs += 1
+        return self._inner.start(command)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _failed(
+    node: Node, transport: _CountingTransport | None, kind: ErrorKind, message: str, began: float
+) -> NodeResult:
+    return NodeResult(
+        name=node.name,
+        address=node.target,
+        connection=transport.info if transport is not None else None,
+        error=NodeFailure(kind, message),
+        duration_seconds=round(time.monotonic() - began, 3),
+        execs=transport.execs if transport is not None else 0,
+    )

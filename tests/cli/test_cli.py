@@ -1,0 +1,115 @@
+"""The installed console script: start-up cost, exit codes, formats, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+REPO = Path(__file__).parents[2]
+SCHEMA = json.loads((REPO / "agent" / "schemas" / "report-v1.schema.json").read_text())
+NODEWARD = Path(sys.executable).parent / "nodeward"
+
+
+def nodeward(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    assert NODEWARD.exists(), (
+        f"console script missing at {NODEWARD}: install the project (sh bootstrap.sh test)"
+    )
+    return subprocess.run(
+        [str(NODEWARD), *args], capture_output=True, text=True, input=input, timeout=300, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_help_imports_neither_paramiko_nor_jinja2() -> None:
+    probe = (
+        "import sys\n"
+        "sys.argv = ['nodeward', '--help']\n"
+        "from agent.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print('MODULES', 'paramiko' in sys.modules, 'jinja2' in sys.modules, code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert "Usage" in result.stdout
+    assert "MODULES False False 0" in result.stdout, result.stdout[-500:]
+
+
+def test_help_and_version() -> None:
+    assert nodeward("--help").returncode == 0
+    version = nodeward("version")
+    assert version.returncode == 0 and version.stdout.startswith("nodeward ")
+
+
+def test_local_scan_json_validates_and_runs_one_exec() -> None:
+    result = nodeward("scan", "--local", "--format", "json", "--quiet")
+    assert result.returncode in (0, 1), result.stderr
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    (node,) = document["nodes"]
+    assert node["scanned"] and node["error"] is None
+    assert node["execs"] == 1
+    assert node["connection"]["transport"] == "local"
+    assert node["facts"]["root"] == ("yes" if os.geteuid() == 0 else "no")
+    statuses = {f["status"] for f in node["findings"]}
+    assert statuses <= {"pass", "fail", "error", "not_applicable"}
+    assert len(node["findings"]) == document["run"]["checks_selected"]
+
+
+def test_local_scan_table_report() -> None:
+    result = nodeward("scan", "--local", "--show-passed", "--check", "sshd_*")
+    assert result.returncode in (0, 1), result.stderr
+    assert "nodes scanned" in result.stdout
+    assert "sshd_permit_root_login_disabled" in result.stdout
+
+
+def test_output_file_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = nodeward("scan", "--local", "--format", "json", "--output", str(out), "--quiet")
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stdout == ""
+    jsonschema.validate(json.loads(out.read_text()), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "exactly one of --inventory, --hosts or --local"),
+        (("--local", "--hosts", "a"), "exactly one of"),
+        (("--local", "--fail-on", "urgent"), "unknown severity"),
+        (("--local", "--check", "no_such_check_*"), "no check matches"),
+        (("--inventory", "/nonexistent/inventory.yaml"), "/nonexistent/inventory.yaml"),
+        (("--local", "--parallel", "0"), "parallel"),
+    ],
+)
+def test_usage_errors_exit_2(args: tuple[str, ...], message: str) -> None:
+    result = nodeward("scan", *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr
+
+
+def test_bad_inventory_reports_file_line_field_and_exits_2(tmp_path: Path) -> None:
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(
+        "all:\n  hosts:\n    node1:\n      port: 99999\n    node2:\n      adress: 10.0.0.1\n"
+    )
+    result = nodeward("scan", "--inventory", str(inventory))
+    assert result.returncode == 2
+    assert f"{inventory}:4" in result.stderr and "port" in result.stderr
+    assert f"{inventory}:6" in result.stderr and "adress" in result.stderr
+
+
+def test_checks_and_show_script() -> None:
+    listed = nodeward("checks")
+    assert listed.returncode == 0 and "sshd_password_authentication_disabled" in listed.stdout
+    script = nodeward("show-script", "--user", "scanner")
+    assert script.returncode == 0
+    checked = subprocess.run(["sh", "-n"], input=script.stdout, text=True, capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert "sshd -T -C" in script.stdout
