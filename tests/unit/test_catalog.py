@@ -14,27 +14,32 @@ import yaml
 
 from agent.catalog import load_catalog
 from agent.errors import CatalogError
-from agent.facts.model import FactValue
-from agent.facts.sshd import SshdConfig
-from agent.facts.system import SystemInfo
+from agent.facts.model import FactValue, RawSection
+from agent.facts.registry import FACTS
 from agent.findings import Status
 from agent.inventory.model import Node
 from agent.rules.evaluate import evaluate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "checks"
 CATALOG = load_catalog()
+FIXTURE_CONTEXT = {"user": "scanner", "client_addr": "192.0.2.10", "server_addr": "192.0.2.20", "server_port": "22"}
 
 
 def build_facts(raw: Mapping[str, object]) -> dict[str, FactValue]:
+    """Run each fact's real parser over the raw section text the fixture gives.
+
+    A fixture value is either the section's stdout, or a mapping with `stdout`,
+    `exit_code` and `stderr`, so a fixture can also describe a failed command.
+    """
     facts: dict[str, FactValue] = {}
     for name, value in raw.items():
-        assert isinstance(value, dict)
-        if name == "sshd":
-            facts[name] = SshdConfig(options={k: (str(v),) for k, v in value.items()}, source="fixture")
-        elif name == "system":
-            facts[name] = SystemInfo(**value)
+        spec = FACTS[name]
+        if isinstance(value, Mapping):
+            stdout, rc, stderr = str(value.get("stdout", "")), value.get("exit_code", 0), str(value.get("stderr", ""))
         else:
-            raise AssertionError(f"no fixture builder for fact {name}")
+            stdout, rc, stderr = str(value), 0, ""
+        section = RawSection(name, stdout.encode(), stderr.encode(), rc if isinstance(rc, int) else 0, False)
+        facts[name] = spec.parse(section, FIXTURE_CONTEXT)
     return facts
 
 
