@@ -242,11 +242,11 @@ def _emit(text: str, output: Path | None) -> None:
 def _load_targets(
     inventory: Path | None, fmt: InventoryFormat, hosts: str | None, local: bool, limit: str | None
 ) -> Inventory:
-    from agent.inventory.loader import inventory_from_hosts, load_inventory
-
     if local:
         node = Node(name=socket.gethostname(), connection=Connection.LOCAL, source="--local")
         return Inventory(nodes=(node,), groups={"all": (node.name,)}, source="--local")
+    from agent.inventory.loader import inventory_from_hosts, load_inventory
+
     if hosts is not None:
         return inventory_from_hosts(hosts)
     if inventory is None:

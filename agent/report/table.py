@@ -52,7 +52,8 @@ def render(run: RunResult, *, color: bool = False, width: int = 120, show_passed
 def _node(console: Console, node: NodeResult, show_passed: bool) -> None:
     header = Text()
     header.append(printable(node.name, 120), style="bold")
-    header.append(f"  {printable(node.address, 120)}", style="dim")
+    if node.address != node.name:
+        header.append(f"  {printable(node.address, 120)}", style="dim")
     if node.facts_summary.get("os"):
         header.append(f"  {printable(node.facts_summary['os'], 80)}", style="dim")
     console.print(header)
