@@ -56,7 +56,9 @@ def main() -> None:
             checks = load_catalog().checks
             options = ScanOptions(
                 parallel=args.parallel,
-                ssh=SshOptions(ssh_config_file=str(empty_config), known_hosts_files=(str(known),), use_agent=False),
+                ssh=SshOptions(
+                    ssh_config_file=str(empty_config), known_hosts_files=(str(known),), use_agent=False
+                ),
             )
             rates, cpu_per_node = [], []
             for round_number in range(1, args.rounds + 1):
