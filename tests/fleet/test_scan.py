@@ -7,8 +7,12 @@ so these tests see exactly what an operator would: real key exchange, real sudo,
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +20,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.fleet.harness import Fleet, FleetKeys, FleetNode
-from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, run_nodeward, scan_json, statuses
+from tests.fleet.harness import Fleet, FleetKeys, FleetNode, load_spec
+from tests.fleet.scanutil import (
+    NODEWARD,
+    Target,
+    ansible_inventory,
+    nodes_by_name,
+    run_nodeward,
+    scan_json,
+    statuses,
+)
 
 pytestmark = pytest.mark.fleet
 
@@ -30,8 +42,6 @@ CONNECTION = r"Connection from 127\.0\.0\.1"
 
 
 def schema() -> dict[str, object]:
-    import json
-
     loaded = json.loads(SCHEMA_PATH.read_text())
     assert isinstance(loaded, dict)
     return loaded
@@ -247,3 +257,36 @@ def test_table_output_for_a_mixed_run_names_every_node(
     assert "NOT SCANNED" in result.stdout and "[connect]" in result.stdout
     assert re.search(r"1/2 nodes scanned", result.stdout)
     assert "[2/2]" in result.stderr  # plain progress lines when stderr is not a terminal
+
+
+def test_ctrl_c_exits_130_with_a_partial_report(fleet: Fleet, fleet_keys: FleetKeys, tmp_path: Path) -> None:
+    """SIGINT while one node hangs: the finished node is reported, the run says interrupted."""
+    quick = fleet.start("hardened", name="quick")
+    hanging = fleet.start(load_spec("hardened", stubs={"sshd": "#!/bin/sh\nsleep 600\n"}), name="hanging")
+    inventory = ansible_inventory(tmp_path / "inv.yaml", [target(quick), target(hanging)], fleet_keys.bastion)
+    known = fleet.known_hosts([quick, hanging], tmp_path / "known_hosts")
+    config = tmp_path / "ssh_config"
+    config.write_text("")
+    home = tmp_path / "home"
+    home.mkdir()
+    args = ["scan", "-i", str(inventory), "--known-hosts", str(known), "-F", str(config), "--format", "json"]
+    process = subprocess.Popen(
+        [str(NODEWARD), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()  # plain progress: the quick node is done
+    assert "quick" in first, first
+    assert hanging.wait_log(r"session_input_channel_req: session \d+ req exec", timeout=30)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    document = json.loads(stdout)
+    assert document["run"]["interrupted"] is True
+    nodes = nodes_by_name(document)
+    assert nodes["quick"]["scanned"] is True
+    assert nodes["hanging"]["scanned"] is False
+    assert "interrupted" in nodes["hanging"]["error"]["message"]
