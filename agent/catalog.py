@@ -38,7 +38,7 @@ class Catalog:
         return tuple(c for c in self.checks if any(fnmatch.fnmatchcase(c.id, p) for p in wanted))
 
     def facts_needed(self, checks: Iterable[Check]) -> set[str]:
-        return {check.fact for check in checks}
+        return {name for check in checks for name in (check.fact, *check.needs)}
 
 
 def catalog_root(catalog_dir: str | None = None) -> Path:

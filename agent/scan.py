@@ -212,7 +212,9 @@ def scan_node(
 def _gather(
     transport: Transport, node: Node, checks: Sequence[Check], options: ScanOptions, budget: float
 ) -> dict[str, FactValue]:
-    plan = gather.plan({check.fact for check in checks}, transport.login_user)
+    plan = gather.plan(
+        {name for check in checks for name in (check.fact, *check.needs)}, transport.login_user
+    )
     password = node.become_password or options.become_password
     output = run_script(
         transport, plan.script(), become=Become(enabled=node.become, password=password), timeout=budget

@@ -38,6 +38,11 @@ def _evaluate(check: Check, facts: Mapping[str, FactValue], node: Node) -> Findi
         return _finding(check, Status.ERROR, fact.reason)
     if isinstance(fact, Absent):
         return _finding(check, Status.NOT_APPLICABLE, fact.reason)
+    for name in check.needs:
+        needed = facts.get(name)
+        if needed is None or isinstance(needed, Unavailable):
+            why = needed.reason if needed is not None else "was not gathered"
+            return _finding(check, Status.ERROR, f"also needs the {name} fact, which {why}"[:300])
     if check.predicate is not None:
         verdict = PREDICATES[check.predicate](facts, node)
         status = _fail_status(check) if verdict.status is Status.FAIL else verdict.status

@@ -8,21 +8,12 @@ node's facts that returns a Verdict with its evidence; a check refers to one by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from agent.facts.model import FactValue
-from agent.findings import Evidence, Status
-from agent.inventory.model import Node
+from agent.rules.predicates_firewall import FIREWALL_PREDICATES
+from agent.rules.predicates_patch import PATCH_PREDICATES
+from agent.rules.verdict import Predicate, Verdict
 
+__all__ = ["PREDICATES", "Predicate", "Verdict"]
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    status: Status  # PASS, FAIL or ERROR
-    reason: str
-    evidence: tuple[Evidence, ...] = ()
-
-
-Predicate = Callable[[Mapping[str, FactValue], Node], Verdict]
-
-PREDICATES: Mapping[str, Predicate] = {}
+PREDICATES: Mapping[str, Predicate] = {**FIREWALL_PREDICATES, **PATCH_PREDICATES}

@@ -22,7 +22,7 @@ _Bad = Callable[[FieldPath, str], None]
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{2,80}$")
 ROLES = frozenset({"control-plane", "worker", "etcd", "bastion", "kubernetes"})
 _TOP_KEYS = frozenset(
-    {"id", "title", "severity", "fact", "assert", "rationale", "references", "applies_to",
+    {"id", "title", "severity", "fact", "needs", "assert", "rationale", "references", "applies_to",
      "remediation", "manual", "description", "fix_hint"}
 )  # fmt: skip
 
@@ -46,6 +46,7 @@ class Check:
     title: str
     severity: Severity
     fact: str
+    needs: tuple[str, ...]  # further facts a predicate reads (gathered too; ERROR if unavailable)
     conditions: tuple[Condition, ...]  # all must hold
     predicate: str | None
     rationale: str
@@ -93,6 +94,10 @@ def validate_check(
     fact = raw.get("fact")
     if not isinstance(fact, str) or fact not in facts:
         bad(("fact",), f"unknown fact {fact!r} (known: {', '.join(sorted(facts))})")
+    needs = raw.get("needs", [])
+    if not isinstance(needs, list) or any(not isinstance(n, str) or n not in facts for n in needs):
+        bad(("needs",), f"must be a list of known facts ({', '.join(sorted(facts))})")
+        needs = []
     conditions, predicate = _assertion(raw.get("assert"), bad, predicates)
     references = _references(raw.get("references", []), bad)
     applies_to = _applicability(raw.get("applies_to", {}), bad)
@@ -112,6 +117,7 @@ def validate_check(
         title=str(raw["title"]).strip(),
         severity=severity,
         fact=fact,
+        needs=tuple(needs),
         conditions=conditions,
         predicate=predicate,
         rationale=" ".join(str(raw["rationale"]).split()),

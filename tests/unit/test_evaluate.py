@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from agent.facts.model import Absent, Unavailable
@@ -22,6 +24,7 @@ def make_check(
         title="test",
         severity=Severity.HIGH,
         fact="sshd",
+        needs=(),
         conditions=conditions,
         predicate=None,
         rationale="because",
@@ -126,3 +129,10 @@ def test_hostile_values_are_escaped_in_evidence() -> None:
     check = make_check(Condition("banner", "eq", "none"))
     finding = evaluate(check, {"sshd": sshd_fact(banner="\x1b[31mred\x00")}, NODE)
     assert "\x1b" not in finding.evidence[0].observed and "\\x1b" in finding.evidence[0].observed
+
+
+def test_a_needed_second_fact_that_is_unavailable_makes_an_error() -> None:
+    check = dataclasses.replace(make_check(Condition("x", "eq", "y")), needs=("system",))
+    finding = evaluate(check, {"sshd": sshd_fact(x="y"), "system": Unavailable("no os-release")}, NODE)
+    assert finding.status is Status.ERROR and "system" in finding.reason and "no os-release" in finding.reason
+    assert evaluate(check, {"sshd": sshd_fact(x="y")}, NODE).status is Status.ERROR
