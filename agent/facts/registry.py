@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.facts import sshd, system
+from agent.facts import firewall, sockets, sshd, sysctl, system
 from agent.facts.model import FactValue, RawSection
 
 Parser = Callable[[RawSection, Mapping[str, str]], FactValue]
@@ -31,6 +31,9 @@ FACTS: Mapping[str, FactSpec] = {
     for spec in (
         FactSpec("system", system.SCRIPT, system.parse, timeout=10, needs_root=False),
         FactSpec("sshd", sshd.SCRIPT, sshd.parse, timeout=30),
+        FactSpec("firewall", firewall.SCRIPT, firewall.parse, timeout=60, max_bytes=48 << 20),
+        FactSpec("sockets", sockets.SCRIPT, sockets.parse, timeout=20),
+        FactSpec("sysctl", sysctl.SCRIPT, sysctl.parse, timeout=20),
     )
 }
 
