@@ -9,7 +9,7 @@ import pytest
 
 from agent.errors import ErrorKind, InputError, NodeError
 from agent.inventory.model import Node
-from agent.transport import jump, ssh
+from agent.transport import jump, ssh_route
 from agent.transport.options import SshOptions
 from agent.transport.sshconfig import (
     SshConfig,
@@ -288,7 +288,7 @@ def web_config(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> SshConfig:
 
 
 def test_ssh_config_fills_what_the_inventory_leaves_open(web_config: SshConfig, tree: Tree) -> None:
-    target = ssh._resolve_node(Node(name="web"), SshOptions(), web_config)
+    target = ssh_route.resolve_node(Node(name="web"), SshOptions(), web_config)
     assert (target.hostname, target.user, target.port) == ("web.internal", "cfguser", 2200)
     assert target.identity_files == (f"{tree.home}/.ssh/id_cfguser_web.internal",)
     assert target.identities_only and not target.identities_required
@@ -298,7 +298,7 @@ def test_ssh_config_fills_what_the_inventory_leaves_open(web_config: SshConfig, 
 
 def test_inventory_beats_ssh_config(web_config: SshConfig, tree: Tree) -> None:
     node = Node(name="web", user="invuser", port=2300, known_hosts_files=("/inv/kh",))
-    target = ssh._resolve_node(node, SshOptions(), web_config)
+    target = ssh_route.resolve_node(node, SshOptions(), web_config)
     assert (target.user, target.port) == ("invuser", 2300)
     # %r is the final login user, not ssh_config's User.
     assert target.identity_files == (f"{tree.home}/.ssh/id_invuser_web.internal",)
@@ -309,7 +309,7 @@ def test_inventory_beats_ssh_config(web_config: SshConfig, tree: Tree) -> None:
 def test_command_line_beats_inventory(web_config: SshConfig, tree: Tree) -> None:
     node = Node(name="web", user="invuser", identity_files=("/inv/key",))
     options = SshOptions(user="cliuser", identity_files=("/cli/key",), known_hosts_files=("/c",))
-    target = ssh._resolve_node(node, options, web_config)
+    target = ssh_route.resolve_node(node, options, web_config)
     assert target.user == "cliuser"
     assert target.identity_files == ("/cli/key",)
     assert target.identities_required and target.identities_only
@@ -322,17 +322,17 @@ def test_ssh_config_is_looked_up_by_inventory_name_and_the_address_wins(
     web_config: SshConfig, tree: Tree
 ) -> None:
     # As `ssh -o HostName=127.0.0.9 web`: the `Host web` block applies, except HostName.
-    target = ssh._resolve_node(Node(name="web", address="127.0.0.9"), SshOptions(), web_config)
+    target = ssh_route.resolve_node(Node(name="web", address="127.0.0.9"), SshOptions(), web_config)
     assert (target.hostname, target.port, target.user) == ("127.0.0.9", 2200, "cfguser")
     assert target.identity_files == (f"{tree.home}/.ssh/id_cfguser_127.0.0.9",)
-    other = ssh._resolve_node(Node(name="db", address="127.0.0.9"), SshOptions(), web_config)
+    other = ssh_route.resolve_node(Node(name="db", address="127.0.0.9"), SshOptions(), web_config)
     assert (other.hostname, other.port, other.user) == ("127.0.0.9", 22, local_user())
     assert other.identity_files == () and not other.identities_only
 
 
 def test_known_hosts_defaults_follow_openssh(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tree.home))
-    target = ssh._resolve_node(Node(name="x"), SshOptions(known_hosts_files=("/extra",)), tree.load())
+    target = ssh_route.resolve_node(Node(name="x"), SshOptions(known_hosts_files=("/extra",)), tree.load())
     assert target.user_known_hosts == (
         f"{tree.home}/.ssh/known_hosts",
         f"{tree.home}/.ssh/known_hosts2",
@@ -346,15 +346,15 @@ def test_connect_timeout_from_ssh_config_unless_given_on_the_command_line(tree: 
 
     tree.write("home/.ssh/config", "ConnectTimeout 3\n")
     config = tree.load()
-    assert ssh._resolve_node(Node(name="x"), SshOptions(), config).connect_timeout == 3.0
+    assert ssh_route.resolve_node(Node(name="x"), SshOptions(), config).connect_timeout == 3.0
     options = SshOptions(timeouts=Timeouts(connect=5))
-    assert ssh._resolve_node(Node(name="x"), options, config).connect_timeout == 5.0
+    assert ssh_route.resolve_node(Node(name="x"), options, config).connect_timeout == 5.0
 
 
 def test_strict_host_key_checking_no_in_ssh_config_is_refused(tree: Tree) -> None:
     tree.write("home/.ssh/config", "Host lax\n  StrictHostKeyChecking no\n")
     with pytest.raises(NodeError) as caught:
-        ssh._resolve_node(Node(name="lax"), SshOptions(), tree.load())
+        ssh_route.resolve_node(Node(name="lax"), SshOptions(), tree.load())
     assert caught.value.kind is ErrorKind.HOSTKEY
     assert "--accept-new-host-keys" in caught.value.message
 
@@ -390,13 +390,13 @@ def test_route_prefers_the_inventory_and_expands_tokens(tree: Tree) -> None:
     )
     config = tree.load()
     web = Node(name="web")
-    target = ssh._resolve_node(web, SshOptions(), config)
-    assert ssh._route(web, target, config) == ((), "nc web.internal 22")
+    target = ssh_route.resolve_node(web, SshOptions(), config)
+    assert ssh_route.route(web, target, config) == ((), "nc web.internal 22")
     db = Node(name="db")
-    hops, command = ssh._route(db, ssh._resolve_node(db, SshOptions(), config), config)
+    hops, command = ssh_route.route(db, ssh_route.resolve_node(db, SshOptions(), config), config)
     assert [h.host for h in hops] == ["b1", "b2"] and command is None
     pinned = Node(name="web", proxy_jump="ops@b3:2200")
-    hops, command = ssh._route(pinned, target, config)
+    hops, command = ssh_route.route(pinned, target, config)
     assert hops == (jump.JumpSpec("b3", "ops", 2200),) and command is None
 
 
@@ -419,7 +419,7 @@ def test_route_refuses_both_jump_and_command_in_the_inventory(tree: Tree) -> Non
     node = Node(name="web", proxy_jump="b", proxy_command="nc %h %p")
     config = tree.load()
     with pytest.raises(NodeError) as caught:
-        ssh._route(node, ssh._resolve_node(node, SshOptions(), config), config)
+        ssh_route.route(node, ssh_route.resolve_node(node, SshOptions(), config), config)
     assert caught.value.kind is ErrorKind.CONFIG
 
 
@@ -431,10 +431,10 @@ def test_hops_use_their_own_ssh_config_but_not_the_nodes_user(tree: Tree) -> Non
     config = tree.load()
     node = Node(name="web", user="nodeuser")
     options = SshOptions(user="cliuser", identity_files=("/keys/scan",))
-    first = ssh._resolve_hop(jump.JumpSpec("b1"), 1, 2, node, options, config)
+    first = ssh_route.resolve_hop(jump.JumpSpec("b1"), 1, 2, node, options, config)
     assert (first.hostname, first.user, first.port) == ("127.0.0.2", "jumper", 2201)
     assert first.identity_files == ("/keys/jump",)
     assert first.label == "jump host b1 (hop 1 of 2)"
-    second = ssh._resolve_hop(jump.JumpSpec("b2", "ops", 2202), 2, 2, node, options, config)
+    second = ssh_route.resolve_hop(jump.JumpSpec("b2", "ops", 2202), 2, 2, node, options, config)
     assert (second.hostname, second.user, second.port) == ("b2", "ops", 2202)
     assert second.identity_files == ("/keys/scan",)  # the scanning identity by default
