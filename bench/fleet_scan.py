@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--spec", default="debian12_default")
+    parser.add_argument("--check", default="", help="only checks whose id matches this glob (default: all)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nodeward-bench-") as tmp:
@@ -53,7 +54,7 @@ def main() -> None:
             empty_config = work / "ssh_config"
             empty_config.write_text("")
             inventory = load_inventory(str(inventory_path))
-            checks = load_catalog().checks
+            checks = load_catalog().select([args.check] if args.check else [])
             options = ScanOptions(
                 parallel=args.parallel,
                 ssh=SshOptions(
