@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.facts import firewall, sockets, sshd, sysctl, system
+from agent.facts import audit, audit_service, firewall, kernel, mac, packages, sockets, sshd, sysctl, system
 from agent.facts.model import FactValue, RawSection
 
 Parser = Callable[[RawSection, Mapping[str, str]], FactValue]
@@ -34,8 +34,15 @@ FACTS: Mapping[str, FactSpec] = {
         FactSpec("firewall", firewall.SCRIPT, firewall.parse, timeout=60, max_bytes=48 << 20),
         FactSpec("sockets", sockets.SCRIPT, sockets.parse, timeout=20),
         FactSpec("sysctl", sysctl.SCRIPT, sysctl.parse, timeout=20),
+        FactSpec("packages", packages.SCRIPT, packages.parse, timeout=180, max_bytes=8 << 20),
+        FactSpec("kernel", kernel.SCRIPT, kernel.parse, timeout=60),
+        FactSpec("mac", mac.SCRIPT, mac.parse, timeout=20),
+        FactSpec("auditd", audit_service.SCRIPT, audit_service.parse, timeout=15),
+        FactSpec("audit", audit.SCRIPT, audit.parse, timeout=30),
     )
 }
 
-# Gathered for every node whatever the checks need: reports show them.
+# Gathered for every node whatever the checks need: reports show them. k8s_components
+# gives the node's roles when the inventory sets none (issue 4), which any role-gated
+# check needs whatever fact it reads.
 ALWAYS = ("system",)

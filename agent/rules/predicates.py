@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
+from agent.rules.predicates_patch import PATCH_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
 
 __all__ = ["PREDICATES", "Predicate", "Verdict"]
 
-PREDICATES: Mapping[str, Predicate] = {**FIREWALL_PREDICATES}
+PREDICATES: Mapping[str, Predicate] = {**FIREWALL_PREDICATES, **PATCH_PREDICATES}
