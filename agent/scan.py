@@ -8,17 +8,19 @@ flight are closed, and the CLI exits 130 with the partial report.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent import __version__, gather
 from agent.errors import ErrorKind, NodeError
+from agent.facts.k8s_components import K8sComponents
 from agent.facts.model import FactValue
 from agent.facts.system import SystemInfo
 from agent.findings import NodeFailure, NodeResult, RunResult
@@ -186,6 +188,7 @@ def scan_node(
         if budget <= 0:
             raise NodeError(ErrorKind.TIMEOUT, "the per-node deadline ran out while connecting")
         facts = _gather(transport, node, checks, options, budget)
+        node = with_discovered_roles(node, facts)
         findings = tuple(evaluate(check, facts, node) for check in checks)
         return NodeResult(
             name=node.name,
@@ -193,7 +196,7 @@ def scan_node(
             connection=transport.info,
             error=None,
             findings=findings,
-            facts_summary=_summary(facts),
+            facts_summary=_summary(facts, node),
             duration_seconds=round(time.monotonic() - began, 3),
             execs=transport.execs,
         )
@@ -223,7 +226,17 @@ def _gather(
     return gather.parse_all(plan, sections, complete=not output.truncated and output.exit_code == 0)
 
 
-def _summary(facts: dict[str, FactValue]) -> dict[str, str]:
+def with_discovered_roles(node: Node, facts: Mapping[str, FactValue]) -> Node:
+    """The node with the roles its running Kubernetes components show, unless the
+    inventory set roles (the operator's word wins). Done once, before any check or
+    predicate runs, so every judgement sees the same roles."""
+    found = facts.get("k8s_components")
+    if node.roles or not isinstance(found, K8sComponents):
+        return node
+    return dataclasses.replace(node, roles=found.roles)
+
+
+def _summary(facts: dict[str, FactValue], node: Node) -> dict[str, str]:
     system = facts.get("system")
     if not isinstance(system, SystemInfo):
         return {}
@@ -232,6 +245,7 @@ def _summary(facts: dict[str, FactValue]) -> dict[str, str]:
         "kernel": system.kernel,
         "hostname": system.hostname,
         "root": "yes" if system.root else "no",
+        "roles": ", ".join(node.roles) or "none",
     }
 
 

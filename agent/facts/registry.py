@@ -10,7 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.facts import audit, audit_service, firewall, kernel, mac, packages, sockets, sshd, sysctl, system
+from agent.facts import (
+    audit,
+    audit_service,
+    firewall,
+    k8s_components,
+    kernel,
+    kubelet,
+    mac,
+    packages,
+    sockets,
+    sshd,
+    sysctl,
+    system,
+)
 from agent.facts.model import FactValue, RawSection
 
 Parser = Callable[[RawSection, Mapping[str, str]], FactValue]
@@ -39,10 +52,12 @@ FACTS: Mapping[str, FactSpec] = {
         FactSpec("mac", mac.SCRIPT, mac.parse, timeout=20),
         FactSpec("auditd", audit_service.SCRIPT, audit_service.parse, timeout=15),
         FactSpec("audit", audit.SCRIPT, audit.parse, timeout=30),
+        FactSpec("k8s_components", k8s_components.SCRIPT, k8s_components.parse, timeout=30),
+        FactSpec("kubelet", kubelet.SCRIPT, kubelet.parse, timeout=30, max_bytes=16 << 20),
     )
 }
 
 # Gathered for every node whatever the checks need: reports show them. k8s_components
 # gives the node's roles when the inventory sets none (issue 4), which any role-gated
 # check needs whatever fact it reads.
-ALWAYS = ("system",)
+ALWAYS = ("system", "k8s_components")

@@ -1,0 +1,506 @@
+"""Which Kubernetes components run on a node, with the exact argv each one was started with.
+
+Discovery reads `/proc/<pid>/cmdline` (NUL-separated argv) and decides by the EXACT
+basename of argv[0] or of `/proc/<pid>/exe` (issue 4; anchors.md user ask 3: kube-bench
+greps `ps` output and matches `kubelet` inside `grep kubelet`, `kubelet-watchdog`, or a
+container whose arguments mention kubelet). `/proc/<pid>/comm` is only a cheap,
+fork-free pre-filter in the snippet (the kernel's name of the executable, 15 bytes);
+the decision is always made here, in Python, on the full argv and exe path.
+
+Three layouts:
+* kubeadm / EKS / kops / RKE2: each component is its own process (RKE2 starts a real
+  kubelet from /var/lib/rancher/rke2/data/<hash>/bin and runs the control plane as static
+  pods under /var/lib/rancher/rke2/agent/pod-manifests);
+* k3s: one `k3s server` / `k3s agent` process embeds kubelet, kube-proxy and (server)
+  kube-apiserver, controller-manager, scheduler, etcd. k3s hides its own arguments
+  (setproctitle: the cmdline reads `/usr/local/bin/k3s server`) and logs the argv it
+  gives each embedded component as `msg="Running kubelet --a=b ..."`; kube-bench's
+  k3s profiles audit exactly that journal line (cfg/k3s-cis-1.x: `journalctl -m -u k3s
+  | grep 'Running kubelet' | tail -n1`). We read it from the journal of THAT process
+  (`journalctl _PID=<pid> -b`), not of the unit, so a restarted k3s with new flags is
+  never judged by its predecessor's log line.
+* static pods not (yet) running: `/etc/kubernetes/manifests/*` (kubeadm), the RKE2 and
+  k3s pod-manifest directories; the container's command + args become the argv.
+
+Records of the snippet, one per line, every free-text field hex (od, POSIX) so no argv
+or file content can forge a record:
+    P <pid> <exe hex|-> <argv hex|->
+    J <pid> <journal line hex>
+    F <tag> <path hex>   followed by hex lines of content, then a line "."
+    X <tag> <path hex>   a path that is missing ("missing.<pid>") or a directory ("dir.<pid>")
+    W <text hex>         a limit was hit
+"""
+
+from __future__ import annotations
+
+import binascii
+import posixpath
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agent.errors import InputError
+from agent.facts.k8s_flags import Flags, parse_flags
+from agent.facts.model import Absent, FactParseError, FactValue, Observation, RawSection, Unavailable
+from agent.textsafe import printable
+from agent.yamlsafe import load_yaml
+
+FACT = "k8s_components"
+
+KUBELET = "kubelet"
+APISERVER = "kube-apiserver"
+ETCD = "etcd"
+CONTROLLER_MANAGER = "kube-controller-manager"
+SCHEDULER = "kube-scheduler"
+PROXY = "kube-proxy"
+KINDS: tuple[str, ...] = (KUBELET, APISERVER, ETCD, CONTROLLER_MANAGER, SCHEDULER, PROXY)
+CONTROL_PLANE_KINDS = frozenset({APISERVER, CONTROLLER_MANAGER, SCHEDULER})
+EMBEDDERS = ("k3s", "rke2")
+
+MAX_PROCESSES = 64  # enforced node-side too
+MAX_FILES = 64
+MAX_ARGV_BYTES = 128 * 1024
+MANIFEST_CAP = 256 * 1024  # a kubeadm manifest is ~4 KiB
+MAX_ARGS = 4096
+
+MANIFEST_DIRS = (
+    "/etc/kubernetes/manifests",  # kubeadm, kops, EKS-D
+    "/var/lib/rancher/rke2/agent/pod-manifests",  # RKE2 control plane and etcd
+    "/var/lib/rancher/k3s/agent/pod-manifests",  # k3s (rarely used for the control plane)
+)
+
+# Shell functions shared with the kubelet snippet (agent/facts/kubelet.py): constants
+# concatenated as constants, never formatted with runtime values.
+SHELL_HELPERS = r"""
+nw_hex() { od -An -v -tx1 | tr -d ' \n'; }
+nw_shex() { printf '%s' "$1" | nw_hex; }
+nw_file() {
+  printf 'F %s %s\n' "$1" "$(nw_shex "$2")"
+  head -c "$4" "$3" 2>/dev/null | od -An -v -tx1
+  printf '.\n'
+}
+nw_procs() {
+  nw_n=0
+  for nw_d in /proc/[0-9]*; do
+    nw_c=
+    read -r nw_c 2>/dev/null <"$nw_d/comm" || continue
+    case $nw_c in
+      kubelet|kube-apiserver|etcd|kube-controller*|kube-scheduler|kube-proxy) ;;
+      hyperkube|k3s|k3s-*|rke2|rke2-*) ;;
+      *) continue ;;
+    esac
+    nw_n=$((nw_n + 1))
+    if [ "$nw_n" -gt 64 ]; then printf 'W %s\n' "$(nw_shex 'more than 64 candidate processes')"; break; fi
+    nw_pid=${nw_d#/proc/}
+    nw_exe=$(readlink "$nw_d/exe" 2>/dev/null | head -c 4096 | nw_hex)
+    nw_argv=$(head -c 131072 "$nw_d/cmdline" 2>/dev/null | nw_hex)
+    printf 'P %s %s %s\n' "$nw_pid" "${nw_exe:--}" "${nw_argv:--}"
+    case $nw_c in
+      k3s*)
+        if command -v journalctl >/dev/null 2>&1; then
+          journalctl -b "_PID=$nw_pid" -o cat --no-pager 2>/dev/null \
+            | grep -E 'msg="Running (kubelet|kube-[a-z-]+) ' \
+            | tail -n 12 | head -c 262144 | while IFS= read -r nw_l; do
+                printf 'J %s %s\n' "$nw_pid" "$(nw_shex "$nw_l")"
+              done
+        fi ;;
+    esac
+  done
+}
+"""
+
+SCRIPT = (
+    SHELL_HELPERS
+    + r"""
+printf '@nodeward-k8s 1\n'
+nw_procs
+nw_m=0
+for nw_f in /etc/kubernetes/manifests/* /var/lib/rancher/rke2/agent/pod-manifests/* \
+    /var/lib/rancher/k3s/agent/pod-manifests/*; do
+  [ -f "$nw_f" ] || continue
+  case ${nw_f##*/} in .*) continue ;; esac
+  nw_m=$((nw_m + 1))
+  if [ "$nw_m" -gt 64 ]; then printf 'W %s\n' "$(nw_shex 'more than 64 manifests')"; break; fi
+  nw_file manifest "$nw_f" "$nw_f" 262145
+done
+exit 0
+"""
+)
+
+
+# --- records -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    pid: int
+    exe: str | None  # readlink of /proc/<pid>/exe; None when unreadable
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    tag: str
+    path: str
+    data: bytes
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    processes: tuple[Process, ...] = ()
+    journal: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    files: tuple[FileRecord, ...] = ()
+    marks: tuple[tuple[str, str], ...] = ()  # (tag, path): "missing.<pid>", "dir.<pid>"
+    warnings: tuple[str, ...] = ()
+
+
+def unhex(text: str) -> bytes:
+    """Decode an od/hex field; undecodable input is structurally impossible output."""
+    if text == "-":
+        return b""
+    try:
+        return binascii.unhexlify(text)
+    except (binascii.Error, ValueError):
+        raise FactParseError(FACT, None, "a hex field is not hex") from None
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def split_argv(data: bytes) -> tuple[str, ...]:
+    """NUL-separated argv as the kernel stores it (a trailing NUL ends the last one)."""
+    if data.endswith(b"\0"):
+        data = data[:-1]
+    if not data:
+        return ()
+    return tuple(decode(part) for part in data.split(b"\0")[:MAX_ARGS])
+
+
+def read_records(text: str, *, caps: Mapping[str, int] | None = None) -> Records:
+    """Parse the record stream of SHELL_HELPERS; unknown lines are ignored.
+
+    Upper-case records are what the snippet prints (every free-text field hex). The
+    lower-case twins (`p <pid> <exe> <arg> ...`, `j <pid> <text>`, `f <tag> <path>` then
+    raw lines up to ".", `x <tag> <path>`) are a readable dialect for hand-written check
+    fixtures only: the snippet never prints them, and since everything it prints from
+    the node is hex, node content can never forge one.
+    """
+    processes: list[Process] = []
+    journal: dict[int, list[str]] = {}
+    files: list[FileRecord] = []
+    marks: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    lines = iter(text.splitlines())
+    for line in lines:
+        tag, _, rest = line.partition(" ")
+        fields = rest.split(" ")
+        if tag in ("P", "p") and len(fields) >= 2 and fields[0].isdigit():
+            if tag == "P" and len(fields) == 3:
+                exe = decode(unhex(fields[1])).rstrip("\n") or None
+                argv = split_argv(unhex(fields[2])[:MAX_ARGV_BYTES])
+            else:
+                exe, argv = (fields[1] if fields[1] != "-" else None), tuple(fields[2:MAX_ARGS])
+            if len(processes) < MAX_PROCESSES:
+                processes.append(Process(int(fields[0]), exe, argv))
+        elif tag in ("J", "j") and len(fields) >= 2 and fields[0].isdigit():
+            body = decode(unhex(fields[1])) if tag == "J" else " ".join(fields[1:])
+            journal.setdefault(int(fields[0]), []).append(body)
+        elif tag in ("F", "f") and len(fields) == 2:
+            path = decode(unhex(fields[1])) if tag == "F" else fields[1]
+            data = bytearray()
+            for chunk in lines:
+                if chunk == ".":
+                    break
+                data += unhex("".join(chunk.split())) if tag == "F" else (chunk + "\n").encode()
+                if len(data) > 64 << 20:
+                    raise FactParseError(FACT, None, "a file record is larger than any cap")
+            cap = (caps or {}).get(fields[0].partition(".")[0], MANIFEST_CAP)
+            if len(files) < MAX_FILES * 4:
+                files.append(FileRecord(fields[0], path, bytes(data[:cap]), len(data) > cap))
+        elif tag in ("X", "x") and len(fields) == 2:
+            marks.append((fields[0], decode(unhex(fields[1])) if tag == "X" else fields[1]))
+        elif tag == "W" and len(fields) == 1:
+            warnings.append(printable(decode(unhex(fields[0])), 200))
+    return Records(
+        tuple(processes),
+        {pid: tuple(got) for pid, got in journal.items()},
+        tuple(files),
+        tuple(marks[: MAX_FILES * 4]),
+        tuple(warnings),
+    )
+
+
+# --- the model -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    kind: str  # one of KINDS
+    pid: int | None  # None when found only as a static pod manifest
+    argv: tuple[str, ...]  # argv[0] is the executable
+    flags: Flags
+    source: str  # "/proc/1234/cmdline", a manifest path, or the k3s journal line
+    embedded_in: str | None = None  # "k3s" or "rke2"
+    argv_known: bool = True  # False: embedded, and the embedder did not reveal the argv
+
+
+@dataclass(frozen=True, slots=True)
+class K8sComponents:
+    components: tuple[Component, ...]
+    manifests: tuple[str, ...] = ()  # static pod manifest files read
+    notes: tuple[str, ...] = ()  # what could not be read or decided, for the report
+    embedders: Mapping[str, int] = field(default_factory=dict)  # "k3s" -> pid of the k3s process
+
+    def get(self, kind: str) -> Component | None:
+        """The running process of `kind` (first found); else its static pod manifest."""
+        found = [c for c in self.components if c.kind == kind]
+        running = [c for c in found if c.pid is not None]
+        chosen = running or found
+        return chosen[0] if chosen else None
+
+    def all(self, kind: str) -> tuple[Component, ...]:
+        return tuple(c for c in self.components if c.kind == kind)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        kinds = {c.kind for c in self.components}
+        roles: list[str] = []
+        if kinds & CONTROL_PLANE_KINDS:
+            roles.append("control-plane")
+        if ETCD in kinds:
+            roles.append("etcd")
+        if KUBELET in kinds:
+            roles.append("worker")
+        return tuple(roles)
+
+    def lookup(self, path: str) -> Observation | None:
+        """`roles`, `<kind>.present`, `<kind>.pid`, `<kind>.source`, `<kind>.embedded_in`,
+        `<kind>.flag.<name>` (effective value; None when not set)."""
+        if path == "roles":
+            return Observation(self.roles, "discovered from /proc/<pid>/cmdline and static pod manifests")
+        kind, _, rest = path.partition(".")
+        if kind not in KINDS:
+            return None
+        component = self.get(kind)
+        if rest == "present":
+            where = component.source if component is not None else "no process or static pod manifest"
+            return Observation(component is not None, where)
+        if component is None:
+            return None
+        if rest == "pid":
+            return Observation(component.pid, component.source)
+        if rest == "source":
+            return Observation(component.source, component.source)
+        if rest == "embedded_in":
+            return Observation(component.embedded_in, component.source)
+        if rest.startswith("flag."):
+            name = rest[len("flag.") :]
+            return Observation(
+                component.flags.get(name), f"{component.flags.source(name)} ({component.source})"
+            )
+        return None
+
+
+# --- assembling ----------------------------------------------------------------------
+
+
+def basename(path: str) -> str:
+    return posixpath.basename(path.removesuffix(" (deleted)"))
+
+
+def kind_of(process: Process) -> tuple[str | None, int]:
+    """(kind, index of the first flag) by exact executable basename; hyperkube's
+    `hyperkube kubelet --flags` form puts the component in argv[1]."""
+    names = [basename(process.argv[0])] if process.argv else []
+    if process.exe:
+        names.append(basename(process.exe))
+    for name in names:
+        if name in KINDS:
+            return name, 1
+    if "hyperkube" in names and len(process.argv) > 1 and process.argv[1] in KINDS:
+        return process.argv[1], 2
+    return None, 0
+
+
+def embedder_of(process: Process) -> str | None:
+    names = [basename(process.argv[0])] if process.argv else []
+    if process.exe:
+        names.append(basename(process.exe))
+    for name in names:
+        for embedder in EMBEDDERS:
+            if name == embedder or name.startswith(embedder + "-"):
+                return embedder
+    return None
+
+
+def rke2_child(process: Process) -> bool:
+    """RKE2 runs the real kubelet binary it unpacked under /var/lib/rancher/rke2/."""
+    paths = [process.exe or "", process.argv[0] if process.argv else ""]
+    return any("/rancher/rke2/" in p for p in paths)
+
+
+_RUNNING = re.compile(
+    r'msg="Running (kubelet|kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy) (.*)"\s*$'
+)
+
+
+def journal_argv(line: str) -> tuple[str, tuple[str, ...]] | None:
+    """`msg="Running kubelet --a=b --c=d"` -> ("kubelet", ("kubelet", "--a=b", "--c=d")).
+
+    logrus quotes msg with Go's %q: `\"` and `\\` are the escapes that matter. k3s joins
+    the args with single spaces (pkg/daemons/executor: strings.Join(args, " ")), so a value
+    containing a space cannot be told apart; such values do not occur in k3s' own args.
+    """
+    match = _RUNNING.search(line)
+    if match is None:
+        return None
+    kind, rest = match.group(1), match.group(2).replace('\\"', '"').replace("\\\\", "\\")
+    return kind, (kind, *[arg for arg in rest.split(" ") if arg][:MAX_ARGS])
+
+
+def manifest_argv(data: bytes, path: str) -> tuple[str, tuple[str, ...]] | str:
+    """(kind, argv) of a static pod manifest's first container whose command names a
+    component; a string says why there is none."""
+    try:
+        doc, _ = load_yaml(decode(data), path, strict=False, max_bytes=MANIFEST_CAP, max_nodes=20_000)
+    except InputError as exc:
+        return f"{path}: {printable(str(exc), 200)}"
+    if not isinstance(doc, Mapping):
+        return f"{path}: not a pod manifest"
+    spec = doc.get("spec")
+    containers = spec.get("containers") if isinstance(spec, Mapping) else None
+    if not isinstance(containers, list):
+        return f"{path}: no spec.containers"
+    for container in containers:
+        if not isinstance(container, Mapping):
+            continue
+        command = _strings(container.get("command"))
+        args = _strings(container.get("args"))
+        argv = (*command, *args)
+        if argv and basename(argv[0]) in KINDS:
+            return basename(argv[0]), argv
+    return f"{path}: no container runs a Kubernetes component"
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value[:MAX_ARGS] if isinstance(v, str | int | float | bool))
+
+
+def assemble(records: Records) -> K8sComponents:
+    components: list[Component] = []
+    embedders: dict[str, int] = {}
+    notes = list(records.warnings)
+    for process in records.processes:
+        kind, start = kind_of(process)
+        if kind is not None:
+            embedded = "rke2" if rke2_child(process) else None
+            components.append(
+                Component(
+                    kind=kind,
+                    pid=process.pid,
+                    argv=process.argv,
+                    flags=parse_flags(process.argv, start=start),
+                    source=f"/proc/{process.pid}/cmdline",
+                    embedded_in=embedded,
+                )
+            )
+            continue
+        embedder = embedder_of(process)
+        if embedder != "k3s":
+            continue  # rke2's own supervisor: its children are real processes (above)
+        embedders.setdefault(embedder, process.pid)
+        components.extend(_k3s_components(process, records.journal.get(process.pid, ()), notes))
+    running = {c.kind for c in components}
+    manifests: list[str] = []
+    for record in records.files:
+        if record.tag != "manifest" or basename(record.path).startswith("."):
+            continue  # the kubelet skips hidden files in its static pod directory
+        manifests.append(record.path)
+        if record.truncated:
+            notes.append(f"{record.path}: larger than {MANIFEST_CAP} bytes; not read")
+            continue
+        found = manifest_argv(record.data, record.path)
+        if isinstance(found, str):
+            notes.append(found)
+            continue
+        kind, argv = found
+        if kind in running:
+            continue  # the running process is the truth; its manifest may be pending a restart
+        embedded = "rke2" if "/rancher/rke2/" in record.path else None
+        components.append(Component(kind, None, argv, parse_flags(argv), record.path, embedded))
+    return K8sComponents(tuple(components), tuple(manifests), tuple(notes), embedders)
+
+
+def _k3s_components(process: Process, journal: Sequence[str], notes: list[str]) -> Iterator[Component]:
+    """The components a k3s process embeds, each with the argv k3s logged for it."""
+    latest: dict[str, tuple[str, ...]] = {}
+    for line in journal:
+        parsed = journal_argv(line)
+        if parsed is not None:
+            latest[parsed[0]] = parsed[1]  # the last "Running" line of this process wins
+    role = process.argv[1] if len(process.argv) > 1 else ""
+    if not latest:
+        notes.append(
+            f"k3s (pid {process.pid}) logged no 'Running kubelet' line in this boot's journal; "
+            "its embedded components' flags are unknown"
+        )
+        kinds: Iterable[str] = (
+            (KUBELET,) if role != "server" else (KUBELET, APISERVER, CONTROLLER_MANAGER, SCHEDULER)
+        )
+        for kind in kinds:
+            source = f"/proc/{process.pid}/cmdline (k3s {role})"
+            yield Component(
+                kind, process.pid, (kind,), Flags(origin="in k3s' arguments"), source, "k3s", False
+            )
+        return
+    for kind, argv in latest.items():
+        source = f"k3s journal of pid {process.pid}: 'Running {kind}'"
+        yield Component(kind, process.pid, argv, parse_flags(argv, origin="in k3s' arguments"), source, "k3s")
+    if role == "server" and _k3s_embeds_etcd(process, latest):
+        source = f"k3s journal of pid {process.pid}: --etcd-servers=https://127.0.0.1:2379"
+        yield Component(ETCD, process.pid, (ETCD,), Flags(origin="(embedded etcd)"), source, "k3s")
+
+
+def _k3s_embeds_etcd(process: Process, latest: Mapping[str, tuple[str, ...]]) -> bool:
+    """k3s server runs its embedded etcd when the apiserver talks to https://127.0.0.1:2379
+    (the kine/sqlite datastore is unix://kine.sock)."""
+    apiserver = latest.get(APISERVER)
+    if apiserver is None:
+        return False
+    servers = parse_flags(apiserver).get("etcd-servers") or ""
+    return "127.0.0.1:2379" in servers
+
+
+def records_after(header: str, text: str) -> str | None:
+    """The record lines after `header`, which must be the first line that is not a
+    `#` comment (comments only ever appear in hand-written fixtures)."""
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    if first >= len(lines) or lines[first] != header:
+        return None
+    return "\n".join(lines[first + 1 :])
+
+
+def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
+    if section.exit_code not in (0, None):
+        return Unavailable(f"the {FACT} section failed (exit {section.exit_code}): {section.error_text}")
+    body = records_after("@nodeward-k8s 1", section.text)
+    if body is None:
+        return Unavailable(f"the {FACT} section printed no discovery records")
+    try:
+        records = read_records(body)
+        found = assemble(records)
+    except FactParseError as exc:
+        return Unavailable(str(exc))
+    if section.truncated:
+        return Unavailable(f"the {FACT} section was cut off at its size limit")
+    if not found.components:
+        why = "no kubelet, kube-apiserver, etcd, controller-manager, scheduler or kube-proxy process"
+        if found.manifests:
+            why += " and no static pod manifest that runs one"
+        return Absent(f"Kubernetes is not running on this node ({why})")
+    return found
