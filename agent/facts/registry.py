@@ -15,6 +15,7 @@ from agent.facts import (
     audit_service,
     firewall,
     k8s_components,
+    k8s_files,
     kernel,
     kubelet,
     mac,
@@ -54,6 +55,7 @@ FACTS: Mapping[str, FactSpec] = {
         FactSpec("audit", audit.SCRIPT, audit.parse, timeout=30),
         FactSpec("k8s_components", k8s_components.SCRIPT, k8s_components.parse, timeout=30),
         FactSpec("kubelet", kubelet.SCRIPT, kubelet.parse, timeout=30, max_bytes=16 << 20),
+        FactSpec("k8s_files", k8s_files.SCRIPT, k8s_files.parse, timeout=60, max_bytes=8 << 20),
     )
 }
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
+from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_patch import PATCH_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
 
 __all__ = ["PREDICATES", "Predicate", "Verdict"]
 
-PREDICATES: Mapping[str, Predicate] = {**FIREWALL_PREDICATES, **KUBELET_PREDICATES, **PATCH_PREDICATES}
+PREDICATES: Mapping[str, Predicate] = {
+    **FIREWALL_PREDICATES,
+    **K8S_FILES_PREDICATES,
+    **KUBELET_PREDICATES,
+    **PATCH_PREDICATES,
+}
