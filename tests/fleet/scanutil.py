@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from tests.fleet.harness import LOG_CONNECTION, LOG_EXEC_REQUEST, Fleet, FleetKeys, FleetNode
+
 NODEWARD = Path(sys.executable).parent / "nodeward"
 
 
@@ -109,3 +111,28 @@ def nodes_by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def statuses(node: dict[str, Any]) -> dict[str, str]:
     return {str(f["check_id"]): str(f["status"]) for f in node["findings"]}
+
+
+@dataclass
+class LongLivedNode:
+    """One fleet node kept for a whole test module, scanned many times."""
+
+    fleet: Fleet
+    node: FleetNode
+    keys: FleetKeys
+    workdir: Path
+
+    def scan(self, tag: str, select: Sequence[str]) -> dict[str, Any]:
+        """Scan the node with `select` (CLI args); assert it cost one connection and one exec."""
+        node = self.node
+        before = (node.count_log(LOG_CONNECTION), node.count_log(LOG_EXEC_REQUEST))
+        inventory = ansible_inventory(
+            self.workdir / f"{tag}.yaml", [Target(node.name, node.address, node.port)], self.keys.bastion
+        )
+        known = self.fleet.known_hosts([node], self.workdir / f"{tag}_known_hosts")
+        _, document, stderr = scan_json(inventory, self.workdir / f"{tag}_home", known, *select)
+        after = (node.count_log(LOG_CONNECTION), node.count_log(LOG_EXEC_REQUEST))
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1), stderr
+        result: dict[str, Any] = nodes_by_name(document)[node.name]
+        assert result["error"] is None, result["error"]
+        return result

@@ -13,14 +13,13 @@ node's own sshd log.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fleet.harness import LOG_CONNECTION, LOG_EXEC_REQUEST, Fleet, FleetKeys, FleetNode
-from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, scan_json, statuses
+from tests.fleet.harness import Fleet, FleetKeys
+from tests.fleet.scanutil import LongLivedNode, statuses
 from tests.fleet.standin import start_standin, stop_standin
 
 pytestmark = pytest.mark.fleet
@@ -37,12 +36,7 @@ KUBEADM_ARGV = (
 )
 
 
-@dataclass
-class Worker:
-    fleet: Fleet
-    node: FleetNode
-    keys: FleetKeys
-    workdir: Path
+Worker = LongLivedNode
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +48,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory, fleet_keys: FleetKeys) -> I
 
 
 def scan(worker: Worker, tag: str) -> dict[str, Any]:
-    """Scan the node for kubelet checks; assert one connection and one exec were used."""
-    node = worker.node
-    before = (node.count_log(LOG_CONNECTION), node.count_log(LOG_EXEC_REQUEST))
-    inventory = ansible_inventory(
-        worker.workdir / f"{tag}.yaml", [Target(node.name, node.address, node.port)], worker.keys.bastion
-    )
-    known = worker.fleet.known_hosts([node], worker.workdir / f"{tag}_known_hosts")
-    _, document, stderr = scan_json(inventory, worker.workdir / f"{tag}_home", known, *SELECT)
-    after = (node.count_log(LOG_CONNECTION), node.count_log(LOG_EXEC_REQUEST))
-    assert (after[0] - before[0], after[1] - before[1]) == (1, 1), stderr
-    result: dict[str, Any] = nodes_by_name(document)[node.name]
-    assert result["error"] is None, result["error"]
-    return result
+    return worker.scan(tag, SELECT)
 
 
 def with_kubelet(worker: Worker, tag: str, *flags: str, argv: Sequence[str] = KUBEADM_ARGV) -> dict[str, Any]:
