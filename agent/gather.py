@@ -40,6 +40,7 @@ NW_SERVER_ADDR=${3:-127.0.0.1}
 NW_SERVER_PORT=${4:-22}
 export NW_CLIENT_ADDR NW_SERVER_ADDR NW_SERVER_PORT NW_USER
 NW_TMP=$(mktemp -d 2>/dev/null) || NW_TMP=
+export NW_TMP
 trap 'if [ -n "$NW_TMP" ]; then rm -rf "$NW_TMP"; fi' EXIT
 if command -v timeout >/dev/null 2>&1; then
   nw_limit() { nw_t=$1; shift; timeout -k 5 "$nw_t" "$@"; }

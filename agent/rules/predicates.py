@@ -14,6 +14,7 @@ from agent.rules.predicates_firewall import FIREWALL_PREDICATES
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_patch import PATCH_PREDICATES
+from agent.rules.predicates_sshd import SSHD_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
 
 __all__ = ["PREDICATES", "Predicate", "Verdict"]
@@ -23,4 +24,5 @@ PREDICATES: Mapping[str, Predicate] = {
     **K8S_FILES_PREDICATES,
     **KUBELET_PREDICATES,
     **PATCH_PREDICATES,
+    **SSHD_PREDICATES,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,11 @@ def test_every_registered_snippet_is_valid_sh(name: str) -> None:
         ["sh", "-n"], input=FACTS[name].script.encode(), capture_output=True, check=False
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_sections_see_a_private_temp_dir_that_is_removed_afterwards() -> None:
+    spec = FactSpec("tmp", 'stat -c "%a %U" "$NW_TMP"; printf "%s\\n" "$NW_TMP"', keep)
+    sections, _ = run_plan((spec,))
+    mode_owner, path = sections["tmp"].stdout.decode().splitlines()
+    assert mode_owner == "700 root"
+    assert not Path(path).exists()
