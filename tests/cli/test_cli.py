@@ -58,7 +58,7 @@ def test_local_scan_json_validates_and_runs_one_exec() -> None:
     assert node["connection"]["transport"] == "local"
     assert node["facts"]["root"] == ("yes" if os.geteuid() == 0 else "no")
     statuses = {f["status"] for f in node["findings"]}
-    assert statuses <= {"pass", "fail", "error", "not_applicable"}
+    assert statuses <= {"pass", "fail", "warn", "error", "not_applicable"}
     assert len(node["findings"]) == document["run"]["checks_selected"]
 
 

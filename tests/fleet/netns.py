@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 OVERLAID = ("/etc", "/run", "/var")
@@ -83,18 +84,32 @@ class NetnsHost:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
         q = shlex.quote
-        lines = ["set -eu", "read -r hostpid _ < /proc/self/stat"]
+        lines = ["set -eu"]
         for tree in OVERLAID:
             work = self.workdir / "work" / tree.strip("/")
             options = f"lowerdir={tree},upperdir={self._upper(tree)},workdir={work}"
             lines.append(f"mount -t overlay overlay -o {q(options)} {q(tree)}")
         lines += [f"rm -rf -- {q(p)}" for p in self.remove]
-        lines += ["ip link set lo up", 'echo "ready $hostpid"', "read -r _ || :"]
+        lines += ["ip link set lo up", 'echo "ready"', "read -r _ || :"]
         script = self.workdir / "anchor.sh"
         script.write_text("\n".join(lines) + "\n")
         log = (self.workdir / "anchor.log").open("wb")
         self._anchor = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "--", "/bin/bash", str(script)],
+            # A PID namespace too: a local scan in here must see only this host's processes,
+            # never another test's kubelet stand-in (that would make it a "worker").
+            [
+                "unshare",
+                "--net",
+                "--mount",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/bash",
+                str(script),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -105,10 +120,11 @@ class NetnsHost:
         assert self._anchor.stdout is not None
         ready, _, _ = select.select([self._anchor.stdout], [], [], _TIMEOUT)
         line = self._anchor.stdout.readline() if ready else b""
-        if not line.startswith(b"ready "):
+        children = psutil.Process(self._anchor.pid).children() if line.startswith(b"ready") else []
+        if not children:
             self.stop()
             raise NetnsError(f"namespace setup failed: {(self.workdir / 'anchor.log').read_text()}")
-        self.pid = int(line.split()[1])
+        self.pid = children[0].pid  # the anchor bash, PID 1 inside, as this machine sees it
 
     def exec(
         self,
@@ -121,7 +137,7 @@ class NetnsHost:
         if not self.pid:
             raise NetnsError("the namespace host is not running")
         proc = subprocess.run(
-            ["nsenter", "-t", str(self.pid), "-n", "-m", "--", *argv],
+            ["nsenter", "-t", str(self.pid), "-n", "-m", "-p", "--", *argv],
             input=input,
             capture_output=True,
             check=False,
