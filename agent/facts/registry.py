@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agent.facts import (
+    accounts,
     audit,
     audit_service,
     firewall,
@@ -22,6 +23,7 @@ from agent.facts import (
     packages,
     sockets,
     sshd,
+    sudoers,
     sysctl,
     system,
 )
@@ -56,6 +58,8 @@ FACTS: Mapping[str, FactSpec] = {
         FactSpec("k8s_components", k8s_components.SCRIPT, k8s_components.parse, timeout=30),
         FactSpec("kubelet", kubelet.SCRIPT, kubelet.parse, timeout=30, max_bytes=16 << 20),
         FactSpec("k8s_files", k8s_files.SCRIPT, k8s_files.parse, timeout=60, max_bytes=8 << 20),
+        FactSpec("sudoers", sudoers.SCRIPT, sudoers.parse, timeout=30),
+        FactSpec("accounts", accounts.SCRIPT, accounts.parse, timeout=60),
     )
 }
 

@@ -15,6 +15,7 @@ from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_patch import PATCH_PREDICATES
 from agent.rules.predicates_sshd import SSHD_PREDICATES
+from agent.rules.predicates_sudo import SUDO_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
 
 __all__ = ["PREDICATES", "Predicate", "Verdict"]
@@ -25,4 +26,5 @@ PREDICATES: Mapping[str, Predicate] = {
     **KUBELET_PREDICATES,
     **PATCH_PREDICATES,
     **SSHD_PREDICATES,
+    **SUDO_PREDICATES,
 }
