@@ -153,14 +153,33 @@ def scan(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for cron).")] = False,
     debug: Annotated[bool, typer.Option(help="Debug logging and tracebacks on stderr.")] = False,
+    remediate: Annotated[
+        bool,
+        typer.Option(help="Apply the fixes of failing checks, node by node, lockout-safe (asks per node)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="With --remediate: show the plan and diffs, change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --remediate: do not ask (cron).")] = False,
+    state_dir: Annotated[Path | None, typer.Option(help="Remediation journal directory.")] = None,
+    rollback_seconds: Annotated[
+        int, typer.Option(min=5, max=3600, help="Node-side automatic restore unless verified in time.")
+    ] = 120,
+    i_have_console_access: Annotated[
+        bool,
+        typer.Option("--i-have-console-access", help="Skip the lockout refusals; never the rollback timer."),
+    ] = False,
 ) -> None:
-    """Scan nodes and report their hardening state."""
+    """Scan nodes and report their hardening state (and, with --remediate, fix them)."""
     from agent import scan as scanning
     from agent.catalog import load_catalog
     from agent.exit_codes import for_run
     from agent.transport.options import SshOptions, Timeouts
 
     _setup_logging(debug)
+    from agent.cli_remediate import refuse_without_terminal
+
+    refuse_without_terminal(remediate, dry_run, yes)
     try:
         severity = Severity.parse(fail_on)
     except ValueError as exc:
@@ -205,6 +224,26 @@ def scan(
     from agent.report.progress import progress_for
 
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty() and output is None
+    if remediate:
+        from agent.cli_remediate import run_remediation
+
+        raise typer.Exit(
+            run_remediation(
+                fleet,
+                selected,
+                options,
+                dry_run=dry_run,
+                yes=yes,
+                state_dir=state_dir,
+                rollback_seconds=rollback_seconds,
+                force=i_have_console_access,
+                output_format=output_format.value,
+                output=output,
+                fail_on=severity,
+                catalog_dir=catalog_dir,
+                quiet=quiet,
+            )
+        )
     run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
     if output_format is OutputFormat.JSON:
         from agent.report import json_report
@@ -323,6 +362,11 @@ def _setup_logging(debug: bool) -> None:
 def _print_problems(problems: tuple[Problem, ...]) -> None:
     for problem in problems:
         typer.echo(f"nodeward: error: {problem}", err=True)
+
+
+from agent.cli_remediate import register as _register_remediation  # noqa: E402 - needs `app`
+
+_register_remediation(app)  # plan, render, rollback
 
 
 def main() -> None:

@@ -6,6 +6,7 @@
 3   some nodes could not be scanned (the report still has every other node).
     3 wins over 1: an incomplete picture is the more urgent thing to look at,
     and the report lists the failing findings of the nodes that were scanned.
+4   --remediate: a fix failed or was rolled back on some node (the node was restored)
 70  internal error (a bug: please report it)
 130 interrupted (Ctrl-C / SIGINT); the partial report is still printed
 """
@@ -22,6 +23,7 @@ class ExitCode(enum.IntEnum):
     FINDINGS = 1
     USAGE = 2
     UNSCANNED = 3
+    REMEDIATION_FAILED = 4
     INTERNAL = 70
     INTERRUPTED = 130
 

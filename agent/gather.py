@@ -26,6 +26,9 @@ from dataclasses import dataclass
 
 from agent.facts.model import FactValue, RawSection, Unavailable
 from agent.facts.registry import ALWAYS, FACTS, FactSpec
+from agent.secret import Secret
+from agent.transport.base import Transport
+from agent.transport.session import Become, run_script
 
 _PREAMBLE = r"""
 LC_ALL=C; LANG=C; export LC_ALL LANG
@@ -171,3 +174,35 @@ def parse_all(
         else:
             facts[spec.name] = spec.parse(section, context)
     return facts
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    facts: dict[str, FactValue]
+    context: dict[str, str]  # the connection as the node saw it (user, client address, port)
+    complete: bool  # the script ran to its end and nothing was cut off
+
+
+def collect(
+    transport: Transport,
+    fact_names: Iterable[str],
+    *,
+    become: bool,
+    become_password: Secret | None,
+    timeout: float,
+) -> Gathered:
+    """Compose, run once, split and parse: the one round trip of a scan."""
+    gather_plan = plan(fact_names, transport.login_user)
+    output = run_script(
+        transport,
+        gather_plan.script(),
+        become=Become(enabled=become, password=become_password),
+        timeout=timeout,
+    )
+    sections = split(output.stdout, gather_plan.marker)
+    complete = not output.truncated and output.exit_code == 0
+    return Gathered(
+        facts=parse_all(gather_plan, sections, complete=complete),
+        context=parse_context(sections.get("context")),
+        complete=complete,
+    )

@@ -31,7 +31,6 @@ from agent.secret import Secret
 from agent.transport.base import ConnectionInfo, RemoteProcess, Transport
 from agent.transport.local import LocalTransport
 from agent.transport.options import SshOptions
-from agent.transport.session import Become, run_script
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +177,9 @@ def scan_node(
 ) -> NodeResult:
     """Scan one node. Every failure is captured in the result, never raised."""
     began = time.monotonic()
-    transport: _CountingTransport | None = None
+    transport: CountingTransport | None = None
     try:
-        transport = _CountingTransport(connect(node, options.ssh))
+        transport = CountingTransport(connect(node, options.ssh))
         if tracker is not None:
             tracker.add(node.name, transport)
         elapsed = time.monotonic() - began
@@ -196,7 +195,7 @@ def scan_node(
             connection=transport.info,
             error=None,
             findings=findings,
-            facts_summary=_summary(facts, node),
+            facts_summary=facts_summary(facts, node),
             duration_seconds=round(time.monotonic() - began, 3),
             execs=transport.execs,
         )
@@ -215,15 +214,19 @@ def scan_node(
 def _gather(
     transport: Transport, node: Node, checks: Sequence[Check], options: ScanOptions, budget: float
 ) -> dict[str, FactValue]:
-    plan = gather.plan(
-        {name for check in checks for name in (check.fact, *check.needs)}, transport.login_user
+    gathered = gather.collect(
+        transport,
+        facts_for(checks),
+        become=node.become,
+        become_password=node.become_password or options.become_password,
+        timeout=budget,
     )
-    password = node.become_password or options.become_password
-    output = run_script(
-        transport, plan.script(), become=Become(enabled=node.become, password=password), timeout=budget
-    )
-    sections = gather.split(output.stdout, plan.marker)
-    return gather.parse_all(plan, sections, complete=not output.truncated and output.exit_code == 0)
+    return gathered.facts
+
+
+def facts_for(checks: Sequence[Check]) -> set[str]:
+    """Every fact the checks read: their own and the further ones they declare."""
+    return {name for check in checks for name in (check.fact, *check.needs)}
 
 
 def with_discovered_roles(node: Node, facts: Mapping[str, FactValue]) -> Node:
@@ -236,7 +239,8 @@ def with_discovered_roles(node: Node, facts: Mapping[str, FactValue]) -> Node:
     return dataclasses.replace(node, roles=found.roles)
 
 
-def _summary(facts: dict[str, FactValue], node: Node) -> dict[str, str]:
+def facts_summary(facts: Mapping[str, FactValue], node: Node) -> dict[str, str]:
+    """What a report shows about the node itself; `node` carries the effective roles."""
     system = facts.get("system")
     if not isinstance(system, SystemInfo):
         return {}
@@ -249,7 +253,7 @@ def _summary(facts: dict[str, FactValue], node: Node) -> dict[str, str]:
     }
 
 
-class _CountingTransport:
+class CountingTransport:
     """Counts exec channels, so the report can prove one exec per node."""
 
     def __init__(self, inner: Transport) -> None:
@@ -273,7 +277,7 @@ class _CountingTransport:
 
 
 def _failed(
-    node: Node, transport: _CountingTransport | None, kind: ErrorKind, message: str, began: float
+    node: Node, transport: CountingTransport | None, kind: ErrorKind, message: str, began: float
 ) -> NodeResult:
     return NodeResult(
         name=node.name,

@@ -1,0 +1,465 @@
+"""Apply fixes to one node over the scan's own SSH connection (reliability.md L1-L13).
+
+Per node, in this order, never in parallel (kubelet restarts go one node at a time):
+
+1. connect and scan: ONE gather exec; nodes whose scan did not complete are not touched
+   (L13);
+2. plan: failing findings -> fixes (bind.py), bastion-side refusals (lockout.py);
+3. on a terminal: the node's own dry-run diff, then a yes/no per node (--yes for cron);
+4. apply: the composed script runs as root on the SAME connection with NW_MODE=hold:
+   it stages, validates, backs up, installs, arms the node-side rollback timer, reloads
+   and verifies what it can, then stops with the timer still armed;
+5. prove a NEW SSH connection authenticates and `sudo -n true` works (L7); only then
+   `control.sh commit` disarms the timer; otherwise `control.sh restore` puts every
+   file back and reloads, over the still-open first connection (and if that is gone,
+   the timer does it);
+6. re-gather the facts of the touched checks and re-evaluate them: before and after.
+
+Every step lands in the journal. Reboot-needing fixes are reported, never rebooted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import shlex
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent.errors import ErrorKind, NodeError
+from agent.findings import Finding, NodeFailure, NodeResult, Status
+from agent.inventory.model import Node
+from agent.remediate import events
+from agent.remediate.journal import Journal
+from agent.remediate.manifest import Remediations
+from agent.remediate.plan import Inspection, NodePlan, dry_run, inspect, plan_node, run_remote
+from agent.remediate.render import FixScript
+from agent.rules.schema import Check
+from agent.scan import CountingTransport
+from agent.secret import Secret
+from agent.transport.base import Transport
+from agent.transport.options import SshOptions
+from agent.transport.session import Become, run_script
+
+log = logging.getLogger(__name__)
+
+BACKUPS = "/var/lib/nodeward/backups"
+# Test-only fault hook (reliability.md section 7): NODEWARD_TEST_CRASH_AFTER=reload makes
+# nodeward kill itself (SIGKILL, no clean-up of any kind) right after the node reported
+# its reload, so tests can prove the node-side timer restores on its own. Read here
+# and nowhere else; see docs/remediation.md.
+FAULT_ENV = "NODEWARD_TEST_CRASH_AFTER"
+_RETRYABLE = (ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.BANNER)
+
+Confirm = Callable[[NodePlan, events.Report], bool]
+Connect = Callable[[Node, SshOptions], Transport]
+
+
+def new_run_id() -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def _crash_after(step: str) -> None:
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    ssh: SshOptions
+    become_password: Secret | None = None
+    timeout: float = 300.0  # one exec on the node (the apply script waits for the kubelet)
+    rollback_seconds: int = 120
+    force: bool = False  # --i-have-console-access
+    dry_run: bool = False
+    plan_only: bool = False  # render --out: scan and plan, no further exec on the node
+    confirm: Confirm | None = None  # None: --yes
+
+
+@dataclass(frozen=True, slots=True)
+class FixResult:
+    fix: FixScript
+    outcome: str  # planned | applied | unchanged | refused | failed | rolled_back | declined
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOutcome:
+    node: Node
+    before: NodeResult
+    status: str  # nothing-to-do | planned | applied | unchanged | rolled-back | failed | declined | unscanned
+    message: str = ""
+    plan: NodePlan | None = None
+    report: events.Report | None = None
+    fixes: tuple[FixResult, ...] = ()
+    after: tuple[Finding, ...] = ()  # re-evaluated touched checks (apply only)
+    backup_dir: str = ""
+    needs_reboot: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.status == "applied"
+
+
+def _default_connect(node: Node, options: SshOptions) -> Transport:
+    from agent.scan import open_transport
+
+    return open_transport(node, options)
+
+
+def remediate_node(
+    node: Node,
+    checks: Sequence[Check],
+    remediations: Remediations,
+    options: ApplyOptions,
+    journal: Journal | None,
+    run_id: str,
+    *,
+    connect: Connect = _default_connect,
+) -> NodeOutcome:
+    """Scan, plan and (unless dry run or declined) apply on one node. Never raises
+    NodeError: an unreachable node becomes an `unscanned` outcome."""
+    began = time.monotonic()
+    transport: CountingTransport | None = None
+    try:
+        transport = CountingTransport(connect(node, options.ssh))
+        inspection = inspect(
+            transport, node, checks, become_password=options.become_password, timeout=options.timeout
+        )
+        before = _result(node, transport, inspection, began)
+        if not inspection.complete:
+            return NodeOutcome(node, before, "unscanned", "the scan did not complete: no change (L13)")
+        plan = plan_node(
+            node,
+            inspection,
+            transport.login_user,
+            remediations,
+            run_id=run_id,
+            rollback_seconds=options.rollback_seconds,
+            force=options.force,
+        )
+        return _remediate(
+            node, checks, options, journal, run_id, transport, inspection, before, plan, connect
+        )
+    except NodeError as exc:
+        failed = NodeResult(
+            name=node.name,
+            address=node.target,
+            connection=transport.info if transport is not None else None,
+            error=NodeFailure(exc.kind, exc.message),
+            duration_seconds=round(time.monotonic() - began, 3),
+            execs=transport.execs if transport is not None else 0,
+        )
+        return NodeOutcome(node, failed, "unscanned", exc.message)
+    except Exception as exc:  # a bug stays with its node; the node's own timer covers it
+        log.debug("internal error on %s", node.name, exc_info=True)
+        failed = NodeResult(
+            name=node.name,
+            address=node.target,
+            connection=transport.info if transport is not None else None,
+            error=NodeFailure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"),
+            duration_seconds=round(time.monotonic() - began, 3),
+            execs=transport.execs if transport is not None else 0,
+        )
+        return NodeOutcome(node, failed, "failed", f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        if transport is not None:
+            transport.close()
+
+
+def _result(node: Node, transport: CountingTransport, inspection: Inspection, began: float) -> NodeResult:
+    return NodeResult(
+        name=node.name,
+        address=node.target,
+        connection=transport.info,
+        error=None,
+        findings=inspection.findings,
+        facts_summary=dict(inspection.summary),
+        duration_seconds=round(time.monotonic() - began, 3),
+        execs=transport.execs,
+    )
+
+
+def _remediate(
+    node: Node,
+    checks: Sequence[Check],
+    options: ApplyOptions,
+    journal: Journal | None,
+    run_id: str,
+    transport: CountingTransport,
+    inspection: Inspection,
+    before: NodeResult,
+    plan: NodePlan,
+    connect: Connect,
+) -> NodeOutcome:
+    def record(step: str, **kw: str) -> None:
+        if journal is not None:
+            journal.record(run_id, node.name, step, **kw)
+
+    if journal is not None and not options.dry_run:
+        journal.node(run_id, node.name, node.target)
+    for refusal in plan.refused:
+        record("refused", fix=refusal.remediation, detail=f"{', '.join(refusal.checks)}: {refusal.reason}")
+    if not plan.fixes:
+        return NodeOutcome(node, before, "nothing-to-do", "no failing check has a fix to apply", plan=plan)
+    if options.plan_only:
+        return NodeOutcome(node, before, "planned", "", plan=plan)
+    password, timeout = options.become_password, options.timeout
+    if options.dry_run:
+        report = dry_run(transport, plan, become_password=password, timeout=timeout)
+        return NodeOutcome(node, before, "planned", "", plan, report, _fix_results(plan, report, "planned"))
+    if options.confirm is not None:
+        preview = dry_run(transport, plan, become_password=password, timeout=timeout)
+        if not options.confirm(plan, preview):
+            for fix in plan.fixes:
+                record("refused", fix=fix.manifest.id, detail="declined at the prompt")
+            results = tuple(FixResult(f, "declined", "declined at the prompt") for f in plan.fixes)
+            return NodeOutcome(node, before, "declined", "declined at the prompt", plan, preview, results)
+    for fix in plan.fixes:
+        record("planned", fix=fix.manifest.id, detail=fix.label)
+    backup = f"{BACKUPS}/{run_id}"
+    if journal is not None:  # before anything changes: `nodeward rollback` needs it even after a crash
+        journal.node(run_id, node.name, node.target, backup)
+    try:
+        report, _ = run_remote(
+            transport, node, plan.script("hold"), plan.marker, become_password=password, timeout=timeout
+        )
+    except NodeError as exc:
+        record("failed", detail=f"the apply script did not finish: {exc.message}")
+        return NodeOutcome(
+            node,
+            before,
+            "failed",
+            f"the connection failed while applying ({exc.message}); if the node had reloaded, its "
+            f"rollback timer restores within {options.rollback_seconds} s",
+            plan,
+            None,
+            (),
+            (),
+            backup,
+        )
+    _journal_events(record, report)
+    result = report.result
+    if result == "unchanged":
+        record("unchanged", detail="every file already as wanted")
+        return NodeOutcome(
+            node, before, "unchanged", "", plan, report, _fix_results(plan, report, "unchanged")
+        )
+    if result != "held":
+        why = report.failure or f"the script ended without a result (exit {result})"
+        status = "rolled-back" if report.rolled_back else "failed"
+        record("rolled_back" if report.rolled_back else "failed", detail=why)
+        after = _after(transport, node, checks, plan, options) if report.rolled_back else ()
+        return NodeOutcome(
+            node,
+            before,
+            status,
+            why,
+            plan,
+            report,
+            _fix_results(plan, report, status.replace("-", "_"), why),
+            after,
+            backup,
+        )
+    _crash_after("reload")
+    ok, why = verify_new_connection(node, options, connect)
+    if ok:
+        record("verified", detail=why)
+        committed, detail = control(transport, node, backup, "commit", options)
+        if committed:
+            record("committed", detail="rollback timer disarmed")
+            after = _after(transport, node, checks, plan, options)
+            return NodeOutcome(
+                node,
+                before,
+                "applied",
+                why,
+                plan,
+                report,
+                _fix_results(plan, report, "applied"),
+                after,
+                backup,
+                plan.needs_reboot,
+            )
+        why = f"the commit failed ({detail}): the node's rollback timer had already restored the files"
+        record("rolled_back", detail=why)
+    else:
+        record("failed", detail=f"new connection test: {why}")
+        restored, detail = control(transport, node, backup, "restore verify-failed", options)
+        if restored:
+            record("rolled_back", detail=f"restored over the first connection after: {why}")
+        else:
+            why += (
+                f"; the restore over the first connection failed too ({detail}): the node's timer restores it"
+            )
+    after = _after(transport, node, checks, plan, options)
+    return NodeOutcome(
+        node,
+        before,
+        "rolled-back",
+        why,
+        plan,
+        report,
+        _fix_results(plan, report, "rolled_back", why),
+        after,
+        backup,
+    )
+
+
+def _fix_results(plan: NodePlan, report: events.Report, changed: str, why: str = "") -> tuple[FixResult, ...]:
+    by_number = {outcome.number: outcome for outcome in report.fixes}
+    results = []
+    for number, fix in enumerate(plan.fixes, start=1):
+        outcome = by_number.get(number)
+        if outcome is None:
+            results.append(
+                FixResult(fix, "failed" if changed != "planned" else "planned", why or "not reported")
+            )
+        elif outcome.status in ("refused", "error"):
+            results.append(
+                FixResult(fix, "refused" if outcome.status == "refused" else "failed", outcome.reason)
+            )
+        elif outcome.status == "unchanged":
+            results.append(FixResult(fix, "unchanged"))
+        else:
+            results.append(FixResult(fix, changed, why))
+    return tuple(results)
+
+
+_JOURNAL_STEPS = {
+    "backup": "backed_up",
+    "installed": "applied",
+    "validated": "validated",
+    "armed": "armed",
+    "reloaded": "reloaded",
+    "verified": "verified",
+    "failed": "failed",
+    "rolled-back": "rolled_back",
+    "rollback-failed": "failed",
+}
+
+
+def _journal_events(record: Callable[..., None], report: events.Report) -> None:
+    for event in report.events:
+        if event.kind == "fix" and event.field(2) in ("refused", "error"):
+            record(
+                "refused" if event.field(2) == "refused" else "failed",
+                fix=event.field(1),
+                detail=event.field(3),
+            )
+            continue
+        step = _JOURNAL_STEPS.get(event.kind)
+        if step is None:
+            continue
+        if event.kind == "backup":
+            checksum = event.field(1) if len(event.field(1)) == 64 else ""
+            record(step, path=event.field(0), checksum=checksum, detail=" ".join(event.fields[1:]))
+        elif event.kind == "installed":
+            record(step, path=event.field(0))
+        else:
+            record(step, detail=" ".join(event.fields))
+
+
+def verify_new_connection(node: Node, options: ApplyOptions, connect: Connect) -> tuple[bool, str]:
+    """L7: a NEW connection with the same credentials, `id` and (through sudo) root."""
+    last = ""
+    for attempt in range(3):
+        try:
+            second = connect(node, options.ssh)
+        except NodeError as exc:
+            last = f"{exc.kind.value}: {exc.message}"
+            # sshd re-execs on SIGHUP; a connection in that instant is refused. Retry
+            # only that, never an authentication failure (MaxAuthTries, fail2ban).
+            if exc.kind in _RETRYABLE and attempt < 2:
+                time.sleep(1.0)
+                continue
+            return False, f"a new SSH connection failed: {last}"
+        try:
+            output = run_script(
+                second,
+                b"id -un\n",
+                become=Become(enabled=node.become, password=node.become_password or options.become_password),
+                timeout=60,
+            )
+            who = output.stdout.decode("utf-8", "replace").strip()[:64]
+            if output.exit_code != 0 or (who != "root" and node.become):
+                return (
+                    False,
+                    f"the new connection could not become root (exit {output.exit_code}, user {who!r})",
+                )
+            how = "sudo -n" if node.become and second.login_user != "root" else "root login"
+            return True, f"new SSH connection as {second.login_user} works, {how} gives root"
+        except NodeError as exc:
+            return (
+                False,
+                f"the new connection could not run a command as root: {exc.kind.value}: {exc.message}",
+            )
+        finally:
+            second.close()
+    return False, f"a new SSH connection failed: {last}"
+
+
+_ACTIONS = ("commit", "restore verify-failed", "restore manual")
+
+
+def control(
+    transport: Transport, node: Node, backup: str, action: str, options: ApplyOptions
+) -> tuple[bool, str]:
+    """Run the node's control.sh (commit or restore) over an open connection."""
+    if action not in _ACTIONS:
+        raise ValueError(f"unknown control action {action!r}")
+    path = shlex.quote(backup + "/control.sh")
+    script = f"exec /bin/sh {path} {action}\n".encode()
+    if action == "restore manual":
+        # A run that changed nothing on this node left no backups: nothing to restore there.
+        missing = "echo 'no backups of this run on this node: nothing to restore' >&2; exit 0"
+        script = f"if [ -f {path} ]; then exec /bin/sh {path} {action}; fi\n{missing}\n".encode()
+    try:
+        output = run_script(
+            transport,
+            script,
+            become=Become(enabled=node.become, password=node.become_password or options.become_password),
+            timeout=max(120.0, options.timeout),
+        )
+    except NodeError as exc:
+        return False, exc.message
+    detail = " ".join(output.stderr.decode("utf-8", "replace").split())[:300]
+    return output.exit_code == 0, detail or f"exit {output.exit_code}"
+
+
+def _after(
+    transport: Transport, node: Node, checks: Sequence[Check], plan: NodePlan, options: ApplyOptions
+) -> tuple[Finding, ...]:
+    """Re-gather the facts the fixed checks read (one more exec) and judge them again."""
+    touched = {c for fix in plan.fixes for c in fix.checks}
+    by_id = {c.id: c for c in checks}
+    facts = {by_id[c].fact for c in touched if c in by_id}
+    again = [c for c in checks if c.fact in facts]
+    if not again:
+        return ()
+    try:
+        inspection = inspect(
+            transport, node, again, become_password=options.become_password, timeout=options.timeout
+        )
+    except NodeError as exc:
+        return tuple(
+            Finding(
+                c.id, c.title, c.severity, Status.ERROR, f"re-scan after remediation failed: {exc.message}"
+            )
+            for c in again
+        )
+    return inspection.findings
+
+
+@dataclass(slots=True)
+class RunSummary:
+    outcomes: list[NodeOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status in ("failed", "rolled-back") for o in self.outcomes)

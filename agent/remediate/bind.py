@@ -1,0 +1,221 @@
+"""Failing findings -> fixes with validated parameters, per node.
+
+Where parameters come from, in this order:
+1. the manifest's `checks:` binding for the failing check (static, reviewable data;
+   `{by_role: ...}` picks per node role);
+2. `auto` parameters from what the planner knows about the node and this run;
+3. the inventory: `nodeward_remediation_params: {<check id>: {param: value}}` overrides
+   a binding's values for that node, `nodeward_fixes: [{remediation, params}]` adds
+   fixes no check asks for (e.g. `AllowUsers` with the site's own list, SSH-17),
+   `nodeward_remediate_skip: [<check or remediation id>]` leaves fixes out, and
+   `nodeward_remediate_opt_in: [<remediation id>]` enables fixes whose manifest says
+   `opt_in` (firewall default-deny);
+4. facts, only to refuse: a kubelet field set by a flag or a drop-in cannot be fixed
+   by editing the config file.
+
+Every value goes through the manifest's types (manifest.py) before anything renders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from agent.facts.model import FactValue
+from agent.findings import Finding, Status
+from agent.inventory.model import Node
+from agent.remediate.manifest import Manifest, ParamError, ParamValue, Remediations, resolve_roles
+from agent.remediate.render import FixScript
+
+VAR_FIXES = "nodeward_fixes"
+VAR_PARAMS = "nodeward_remediation_params"
+VAR_SKIP = "nodeward_remediate_skip"
+VAR_OPT_IN = "nodeward_remediate_opt_in"
+VAR_LOGIN_USERS = "nodeward_login_users"
+# Ansible's own password variables: when the inventory logs in with a password, the
+# automation that shares it would be locked out by PasswordAuthentication no (L4).
+PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    remediation: str
+    checks: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the planner knows about one node for this run."""
+
+    login_user: str
+    keep_users: tuple[str, ...]  # login user first
+    client_addr: str  # the bastion's address as the node sees it ("" when unknown)
+    ssh_port: int
+    roles: tuple[str, ...]
+    force: bool = False  # --i-have-console-access: skip the lockout guards (never L7/L8)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    fixes: tuple[FixScript, ...]
+    refused: tuple[Refusal, ...]
+    unfixable: tuple[tuple[str, str], ...]  # (check id, why no fix)
+
+
+def keep_users(node: Node, login_user: str) -> tuple[str, ...]:
+    """The login account, then every account the inventory says people log in with."""
+    users = [login_user]
+    extra = node.vars.get(VAR_LOGIN_USERS, [])
+    if isinstance(extra, str):
+        extra = extra.replace(",", " ").split()
+    if isinstance(extra, list):
+        users += [str(u) for u in extra if isinstance(u, str) and _USER.match(u) and u not in users]
+    return tuple(users)
+
+
+def context_for(
+    node: Node,
+    login_user: str,
+    gather_context: Mapping[str, str],
+    roles: Sequence[str],
+    *,
+    force: bool = False,
+) -> Context:
+    port = gather_context.get("server_port", "")
+    return Context(
+        login_user=login_user,
+        keep_users=keep_users(node, login_user),
+        client_addr=gather_context.get("client_addr", ""),
+        ssh_port=int(port) if port.isdigit() else (node.port or 22),
+        roles=tuple(roles),
+        force=force,
+    )
+
+
+def _auto(manifest: Manifest, ctx: Context, node: Node) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, spec in manifest.params.items():
+        if spec.auto == "sudo_nopasswd_allowed":
+            # The same inventory list sudo_nopasswd_not_used reads (predicates_sudo.py).
+            allowed = node.vars.get("sudo_nopasswd_allowed", [])
+            values[name] = [str(a) for a in allowed] if isinstance(allowed, list) else [str(allowed)]
+        if spec.auto == "keep_users":
+            values[name] = list(ctx.keep_users)
+        elif spec.auto == "login_user":
+            values[name] = ctx.login_user
+        elif spec.auto == "bastion_addresses" and ctx.client_addr:
+            values[name] = [ctx.client_addr]
+        elif spec.auto == "ssh_port":
+            values[name] = ctx.ssh_port
+        elif spec.auto == "roles":
+            values[name] = list(ctx.roles)
+    return values
+
+
+def _names(node: Node, key: str) -> set[str]:
+    raw = node.vars.get(key, [])
+    if isinstance(raw, str):
+        return {raw}
+    return {str(item) for item in raw} if isinstance(raw, list) else set()
+
+
+def bind(
+    findings: Sequence[Finding],
+    facts: Mapping[str, FactValue],
+    node: Node,
+    ctx: Context,
+    remediations: Remediations,
+) -> Binding:
+    """The fixes for one node's FAIL findings, in run order (manifest `order`, then check)."""
+    skip = _names(node, VAR_SKIP)
+    opt_in = _names(node, VAR_OPT_IN)
+    overrides = node.vars.get(VAR_PARAMS, {})
+    overrides = overrides if isinstance(overrides, Mapping) else {}
+    fixes: list[FixScript] = []
+    refused: list[Refusal] = []
+    unfixable: list[tuple[str, str]] = []
+    seen: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+
+    def add(manifest: Manifest, raw: Mapping[str, object], check_ids: tuple[str, ...]) -> None:
+        if manifest.id in skip or any(c in skip for c in check_ids):
+            refused.append(Refusal(manifest.id, check_ids, f"skipped: listed in {VAR_SKIP}"))
+            return
+        if manifest.opt_in and manifest.id not in opt_in:
+            refused.append(
+                Refusal(
+                    manifest.id,
+                    check_ids,
+                    f"not applied: {manifest.id} is opt-in (lockout risk {manifest.lockout_risk}); "
+                    f"add it to the node's {VAR_OPT_IN} to let nodeward apply it",
+                )
+            )
+            return
+        try:
+            params = manifest.validate_params({**_auto(manifest, ctx, node), **resolve_roles(raw, ctx.roles)})
+        except ParamError as exc:
+            refused.append(Refusal(manifest.id, check_ids, f"parameters: {exc}"))
+            return
+        why = _refusal(manifest, params, facts, node, ctx)
+        if why is not None:
+            refused.append(Refusal(manifest.id, check_ids, why))
+            return
+        key = (manifest.id, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        if key in seen:  # two checks asking for the same change: one fix, both checks
+            index = seen[key]
+            merged = tuple(dict.fromkeys((*fixes[index].checks, *check_ids)))
+            fixes[index] = FixScript(manifest, params, merged)
+            return
+        seen[key] = len(fixes)
+        fixes.append(FixScript(manifest, params, check_ids))
+
+    for finding in findings:
+        if finding.status is not Status.FAIL:
+            continue
+        if not finding.remediation:
+            unfixable.append((finding.check_id, "no remediation template (see docs/remediation.md)"))
+            continue
+        manifest = remediations.manifests.get(finding.remediation)
+        if manifest is None:
+            unfixable.append((finding.check_id, f"unknown remediation {finding.remediation!r}"))
+            continue
+        bindings = manifest.checks.get(finding.check_id)
+        if bindings is None:
+            unfixable.append((finding.check_id, f"{manifest.id} has no binding for this check"))
+            continue
+        extra = overrides.get(finding.check_id, {})
+        for binding in bindings:
+            add(manifest, {**binding, **(extra if isinstance(extra, Mapping) else {})}, (finding.check_id,))
+    requested = node.vars.get(VAR_FIXES, [])
+    for index, item in enumerate(requested if isinstance(requested, list) else []):
+        if not isinstance(item, Mapping) or not isinstance(item.get("remediation"), str):
+            refused.append(Refusal("?", (), f"{VAR_FIXES}[{index}]: needs `remediation` and `params`"))
+            continue
+        manifest = remediations.manifests.get(item["remediation"])
+        params_raw = item.get("params", {})
+        if manifest is None or not isinstance(params_raw, Mapping):
+            refused.append(
+                Refusal(
+                    str(item["remediation"]), (), f"{VAR_FIXES}[{index}]: unknown remediation or bad params"
+                )
+            )
+            continue
+        add(manifest, dict(params_raw), ())
+    fixes.sort(key=lambda f: (f.manifest.order, f.checks or ("~",)))
+    return Binding(tuple(fixes), tuple(refused), tuple(unfixable))
+
+
+def _refusal(
+    manifest: Manifest,
+    params: Mapping[str, ParamValue],
+    facts: Mapping[str, FactValue],
+    node: Node,
+    ctx: Context,
+) -> str | None:
+    """What the bastion alone can tell would cut someone's path (the node-side guards
+    check the rest when the script runs, in plan mode too)."""
+    from agent.remediate.lockout import refusal
+
+    return refusal(manifest, params, facts, node, ctx)
