@@ -164,11 +164,16 @@ def start_kubelet(node: FleetNode) -> int:
     port = free_port()
     node.exec(["sed", "-i", f"s/^healthzPort: .*/healthzPort: {port}/", "/var/lib/kubelet/config.yaml"])
     node.exec(["service", "kubelet", "restart"])
-    deadline = time.monotonic() + 30
-    while not kubelet_healthy(port):  # a readiness poll with a deadline, not a fixed sleep
+    wait_kubelet_healthy(node, port)
+    return port
+
+
+def wait_kubelet_healthy(node: FleetNode, port: int, seconds: float = 30) -> None:
+    """A readiness poll with a deadline, not a fixed sleep: restarts are asynchronous."""
+    deadline = time.monotonic() + seconds
+    while not kubelet_healthy(port):
         assert time.monotonic() < deadline, node.read_file("/run/kubelet-health.log").decode()
         time.sleep(0.1)
-    return port
 
 
 def neglected(fleet: Fleet, name: str = "rem_neglected") -> FleetNode:

@@ -20,7 +20,14 @@ import paramiko
 import pytest
 
 from tests.fleet.harness import Fleet, FleetNode
-from tests.fleet.test_remediate import Site, kubelet_healthy, make_site, node_doc, start_kubelet, state_of
+from tests.fleet.test_remediate import (
+    Site,
+    make_site,
+    node_doc,
+    start_kubelet,
+    state_of,
+    wait_kubelet_healthy,
+)
 
 pytestmark = pytest.mark.fleet
 
@@ -231,4 +238,4 @@ def test_a_kubelet_that_does_not_come_back_healthy_is_restored(fleet: Fleet, tmp
     assert "reloading kubelet failed" in remediation["message"] and "not healthy" in remediation["message"]
     assert code == 4
     assert state_of(node, ("/var/lib/kubelet/config.yaml",)) == original
-    assert kubelet_healthy(port)  # restarted once more, with the old file
+    wait_kubelet_healthy(node, port)  # restarted once more, with the old file
