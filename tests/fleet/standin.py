@@ -116,7 +116,10 @@ def install_standin(node: Node, name: str) -> str:
     if not name or "/" in name:
         raise ValueError(f"bad stand-in name {name!r}")
     path = f"{STANDIN_DIR}/{name}"
-    node.exec(["sh", "-c", 'cat > "$1" && chmod 0755 "$1"', "sh", path], input=standin_binary())
+    # Write beside and rename over: a stand-in still exiting from the previous test keeps
+    # the old inode busy, and writing into a running executable fails with ETXTBSY.
+    script = 'cat > "$1.new" && chmod 0755 "$1.new" && mv -f "$1.new" "$1"'
+    node.exec(["sh", "-c", script, "sh", path], input=standin_binary())
     return path
 
 
