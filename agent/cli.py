@@ -23,6 +23,7 @@ from agent.errors import InputError, Problem
 from agent.exit_codes import ExitCode
 from agent.findings import Severity
 from agent.inventory.model import Connection, Inventory, Node
+from agent.runlock import RunLocked
 from agent.secret import Secret
 
 app = typer.Typer(
@@ -377,6 +378,9 @@ def main() -> None:
     except InputError as exc:
         _print_problems(exc.problems)
         sys.exit(ExitCode.USAGE)
+    except RunLocked as exc:
+        typer.echo(f"nodeward: {exc}", err=True)
+        sys.exit(ExitCode.LOCKED)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ paramiko only inside the commands), so `nodeward --help` stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.exit_codes import ExitCode
+from agent.runlock import run_lock
 
 if TYPE_CHECKING:
     from agent.findings import NodeResult, RunResult, Severity
@@ -201,6 +203,9 @@ def run_remediation(
         dry_run=dry_run,
         confirm=_ask if interactive else None,
     )
+    locked = contextlib.ExitStack()
+    if not dry_run:  # a dry run changes nothing and may overlap with anything
+        locked.enter_context(run_lock(_state_dir(state_dir)))
     journal = None if dry_run else Journal(_state_dir(state_dir))
     started = now_rfc3339()
     outcomes: list[NodeOutcome] = []
@@ -222,6 +227,7 @@ def run_remediation(
     finally:
         if journal is not None:
             journal.close()
+        locked.close()
     run = RunResult(
         run_id=run_id,
         started_at=started,
@@ -599,7 +605,7 @@ def rollback_command(
     )
     apply_options = ApplyOptions(ssh=options.ssh, become_password=options.become_password)
     code = 0
-    with Journal(_state_dir(state_dir)) as journal:
+    with run_lock(_state_dir(state_dir)), Journal(_state_dir(state_dir)) as journal:
         touched = {name for name, _, backup in journal.nodes(run_id) if backup}
         if not touched:
             raise base._fail_usage(f"the journal in {journal.path} has no nodes for run {run_id}")

@@ -8,6 +8,7 @@
     and the report lists the failing findings of the nodes that were scanned.
 4   --remediate: a fix failed or was rolled back on some node (the node was restored)
 70  internal error (a bug: please report it)
+75  another run holds the lock in the state directory (--remediate, rollback); retry later
 130 interrupted (Ctrl-C / SIGINT); the partial report is still printed
 """
 
@@ -25,6 +26,7 @@ class ExitCode(enum.IntEnum):
     UNSCANNED = 3
     REMEDIATION_FAILED = 4
     INTERNAL = 70
+    LOCKED = 75
     INTERRUPTED = 130
 
 
