@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import enum
 import getpass
-import logging
 import os
-import socket
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from agent import __version__
+from agent.cli_support import (
+    emit,
+    fail_usage,
+    load_targets,
+    passphrase_source,
+    read_secret_file,
+    setup_logging,
+    split_patterns,
+    terminal_width,
+)
 from agent.errors import InputError, Problem
 from agent.exit_codes import ExitCode
 from agent.findings import Severity
-from agent.inventory.model import Connection, Inventory, Node
 from agent.runlock import RunLocked
 from agent.secret import Secret
 
@@ -45,38 +51,6 @@ class InventoryFormat(enum.StrEnum):
     AUTO = "auto"
     NODEWARD = "nodeward"
     ANSIBLE = "ansible"
-
-
-def _fail_usage(message: str) -> typer.Exit:
-    typer.echo(f"nodeward: {message}", err=True)
-    return typer.Exit(ExitCode.USAGE)
-
-
-def _read_secret_file(path: Path, what: str) -> Secret:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _fail_usage(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    return Secret(text.rstrip("\r\n"))
-
-
-def _passphrase_source(passphrase_file: Path | None) -> object:
-    """Key passphrases: from a file, else asked once per key on a terminal, else none."""
-    from_file = _read_secret_file(passphrase_file, "key passphrase") if passphrase_file else None
-    asked: dict[str, Secret | None] = {}
-    lock = threading.Lock()  # nodes connect in parallel; ask one question at a time
-
-    def source(key_path: str) -> Secret | None:
-        if from_file is not None:
-            return from_file
-        if not sys.stdin.isatty():
-            return None
-        with lock:
-            if key_path not in asked:
-                asked[key_path] = Secret(getpass.getpass(f"Passphrase for {key_path}: "))
-            return asked[key_path]
-
-    return source
 
 
 @app.command()
@@ -177,32 +151,32 @@ def scan(
     from agent.exit_codes import for_run
     from agent.transport.options import SshOptions, Timeouts
 
-    _setup_logging(debug)
+    setup_logging(debug)
     from agent.cli_remediate import refuse_without_terminal
 
     refuse_without_terminal(remediate, dry_run, yes)
     try:
         severity = Severity.parse(fail_on)
     except ValueError as exc:
-        raise _fail_usage(f"--fail-on: {exc}") from None
+        raise fail_usage(f"--fail-on: {exc}") from None
     targets = [
         flag for flag, given in (("--inventory", inventory), ("--hosts", hosts), ("--local", local)) if given
     ]
     if len(targets) != 1:
-        raise _fail_usage("give exactly one of --inventory, --hosts or --local")
+        raise fail_usage("give exactly one of --inventory, --hosts or --local")
     if ask_become_pass and become_password_file:
-        raise _fail_usage("--ask-become-pass and --become-password-file exclude each other")
+        raise fail_usage("--ask-become-pass and --become-password-file exclude each other")
     catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
-    selected = catalog.select(_split_patterns(checks))
+    selected = catalog.select(split_patterns(checks))
     if not selected:
-        raise _fail_usage(f"no check matches {', '.join(checks or [])}")
-    fleet = _load_targets(inventory, inventory_format, hosts, local, limit)
+        raise fail_usage(f"no check matches {', '.join(checks or [])}")
+    fleet = load_targets(inventory, inventory_format.value, hosts, local, limit)
     become_password = None
     if become_password_file:
-        become_password = _read_secret_file(become_password_file, "become password")
+        become_password = read_secret_file(become_password_file, "become password")
     elif ask_become_pass:
         if not sys.stdin.isatty():
-            raise _fail_usage("--ask-become-pass needs a terminal; use --become-password-file under cron")
+            raise fail_usage("--ask-become-pass needs a terminal; use --become-password-file under cron")
         become_password = Secret(getpass.getpass("sudo password: "))
     timeouts = Timeouts(
         connect=connect_timeout, banner=connect_timeout, auth=max(connect_timeout, 15.0),
@@ -217,7 +191,7 @@ def scan(
             identity_files=tuple(str(p) for p in identity or ()),
             user=user,
             use_agent=not no_agent,
-            passphrase=_passphrase_source(key_passphrase_file),  # type: ignore[arg-type]
+            passphrase=passphrase_source(key_passphrase_file),
             timeouts=timeouts,
         ),
         become_password=become_password,
@@ -253,45 +227,9 @@ def scan(
     else:
         from agent.report import table
 
-        text = table.render(run, color=color, width=_width(), show_passed=show_passed)
-    _emit(text, output)
+        text = table.render(run, color=color, width=terminal_width(), show_passed=show_passed)
+    emit(text, output)
     raise typer.Exit(for_run(run, severity))
-
-
-def _split_patterns(values: list[str] | None) -> list[str]:
-    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
-
-
-def _width() -> int:
-    try:
-        return max(80, min(os.get_terminal_size().columns, 160))
-    except OSError:
-        return 120
-
-
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from agent.fileio import write_atomic
-
-    write_atomic(output, text)
-
-
-def _load_targets(
-    inventory: Path | None, fmt: InventoryFormat, hosts: str | None, local: bool, limit: str | None
-) -> Inventory:
-    if local:
-        node = Node(name=socket.gethostname(), connection=Connection.LOCAL, source="--local")
-        return Inventory(nodes=(node,), groups={"all": (node.name,)}, source="--local")
-    from agent.inventory.loader import inventory_from_hosts, load_inventory
-
-    if hosts is not None:
-        return inventory_from_hosts(hosts)
-    if inventory is None:
-        raise _fail_usage("no inventory given")
-    return load_inventory(str(inventory), fmt=fmt.value, limit=limit)
 
 
 @app.command("checks")
@@ -305,7 +243,7 @@ def list_checks(
     from agent.catalog import load_catalog
 
     catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
-    for check in catalog.select(_split_patterns(checks)):
+    for check in catalog.select(split_patterns(checks)):
         typer.echo(f"{check.id:50} {check.severity.label:8} {check.title}")
 
 
@@ -319,7 +257,7 @@ def show_script(
     from agent.catalog import load_catalog
 
     catalog = load_catalog()
-    selected = catalog.select(_split_patterns(checks))
+    selected = catalog.select(split_patterns(checks))
     sys.stdout.write(gather.plan(catalog.facts_needed(selected), user).script().decode())
 
 
@@ -348,16 +286,6 @@ def show_inventory(
 def version() -> None:
     """Print the version."""
     typer.echo(f"nodeward {__version__}")
-
-
-def _setup_logging(debug: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="nodeward: %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if not debug:
-        logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # it logs tracebacks per failed node
 
 
 def _print_problems(problems: tuple[Problem, ...]) -> None:

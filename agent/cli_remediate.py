@@ -18,6 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agent.cli_support import (
+    emit,
+    fail_usage,
+    load_targets,
+    passphrase_source,
+    read_secret_file,
+    setup_logging,
+    split_patterns,
+)
 from agent.exit_codes import ExitCode
 from agent.runlock import run_lock
 
@@ -109,13 +118,10 @@ def _scan_options(
     connect_timeout: float,
     command_timeout: float,
 ) -> ScanOptions:
-    from agent import cli as base
     from agent.scan import ScanOptions
     from agent.transport.options import SshOptions, Timeouts
 
-    password = (
-        base._read_secret_file(become_password_file, "become password") if become_password_file else None
-    )
+    password = read_secret_file(become_password_file, "become password") if become_password_file else None
     timeouts = Timeouts(
         connect=connect_timeout,
         banner=connect_timeout,
@@ -130,7 +136,7 @@ def _scan_options(
             known_hosts_files=tuple(str(p) for p in known_hosts or ()),
             identity_files=tuple(str(p) for p in identity or ()),
             user=user,
-            passphrase=base._passphrase_source(None),  # type: ignore[arg-type]
+            passphrase=passphrase_source(None),
             timeouts=timeouts,
         ),
         become_password=password,
@@ -138,22 +144,20 @@ def _scan_options(
 
 
 def _targets(inventory: Path | None, hosts: str | None, limit: str | None) -> Inventory:
-    from agent import cli as base
 
     if (inventory is None) == (hosts is None):
-        raise base._fail_usage("give exactly one of --inventory or --hosts")
-    return base._load_targets(inventory, base.InventoryFormat.AUTO, hosts, False, limit)
+        raise fail_usage("give exactly one of --inventory or --hosts")
+    return load_targets(inventory, "auto", hosts, False, limit)
 
 
 def _checks(catalog_dir: Path | None, patterns: list[str] | None) -> tuple[Sequence[Check], Remediations]:
-    from agent import cli as base
     from agent.catalog import load_catalog
     from agent.remediate.manifest import load_remediations
 
     catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
-    selected = catalog.select(base._split_patterns(patterns))
+    selected = catalog.select(split_patterns(patterns))
     if not selected:
-        raise base._fail_usage(f"no check matches {', '.join(patterns or [])}")
+        raise fail_usage(f"no check matches {', '.join(patterns or [])}")
     return selected, load_remediations(str(catalog_dir) if catalog_dir else None)
 
 
@@ -432,9 +436,8 @@ def _document(run: RunResult, outcomes: Sequence[NodeOutcome], run_id: str) -> d
 
 
 def _emit(text: str, output: Path | None) -> None:
-    from agent import cli as base
 
-    base._emit(text, output)
+    emit(text, output)
 
 
 # --------------------------------------------------------------------------- plan
@@ -458,10 +461,9 @@ def plan_command(
     output: Output = None,
 ) -> None:
     """Per node: the ordered fixes for the failing checks, each file's unified diff. Changes nothing."""
-    from agent import cli as base
     from agent.findings import Severity
 
-    base._setup_logging(False)
+    setup_logging(False)
     selected, _ = _checks(catalog_dir, checks)
     fleet = _targets(inventory, hosts, limit)
     options = _scan_options(
@@ -507,11 +509,10 @@ def render_command(
 ) -> None:
     """Scan, then write one standalone POSIX sh script per node (<node>.sh) and one per
     fix (<node>/NN-<fix>.sh) to review, commit and run by hand. Changes no node."""
-    from agent import cli as base
     from agent.remediate.apply import ApplyOptions, new_run_id, remediate_node
     from agent.remediate.manifest import ParamError
 
-    base._setup_logging(False)
+    setup_logging(False)
     selected, remediations = _checks(catalog_dir, checks)
     fleet = _targets(inventory, hosts, limit)
     scan_options = _scan_options(
@@ -591,14 +592,13 @@ def rollback_command(
     """Restore the files a remediation run changed, from the node-side backups, and reload."""
     import re
 
-    from agent import cli as base
     from agent.remediate.apply import ApplyOptions, control, verify_new_connection
     from agent.remediate.journal import Journal
     from agent.scan import open_transport
 
-    base._setup_logging(False)
+    setup_logging(False)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", run_id) or run_id.startswith("."):
-        raise base._fail_usage(f"{run_id!r} is not a run id")
+        raise fail_usage(f"{run_id!r} is not a run id")
     fleet = _targets(inventory, hosts, None)
     options = _scan_options(
         ssh_config, known_hosts, identity, user, become_password_file, connect_timeout, command_timeout
@@ -608,12 +608,10 @@ def rollback_command(
     with run_lock(_state_dir(state_dir)), Journal(_state_dir(state_dir)) as journal:
         touched = {name for name, _, backup in journal.nodes(run_id) if backup}
         if not touched:
-            raise base._fail_usage(f"the journal in {journal.path} has no nodes for run {run_id}")
+            raise fail_usage(f"the journal in {journal.path} has no nodes for run {run_id}")
         wanted = [n for n in fleet.nodes if n.name in touched and (node_name is None or n.name == node_name)]
         if not wanted:
-            raise base._fail_usage(
-                f"none of the run's nodes ({', '.join(sorted(touched))}) is in the inventory"
-            )
+            raise fail_usage(f"none of the run's nodes ({', '.join(sorted(touched))}) is in the inventory")
         for node in wanted:
             try:
                 transport = open_transport(node, options.ssh)

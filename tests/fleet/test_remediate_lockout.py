@@ -217,7 +217,11 @@ def test_killed_right_after_the_reload_the_node_restores_itself(fleet: Fleet, tm
     node.wait_log(RELOADED, count=2)  # the daemon itself: reloaded by the apply, then by the restore
     login = fleet.ssh(node, "id -un")
     assert login.returncode == 0 and login.stdout.strip() == b"scanner"
-    assert node.exec(["pgrep", "-f", "nodeward-rollback"], check=False).returncode == 1  # the sleeper is gone
+    # The sleeper writes "rolled-back" and then exits: give it a moment, with a deadline.
+    gone_by = time.monotonic() + 10
+    while node.exec(["pgrep", "-f", "nodeward-rollback"], check=False).returncode != 1:
+        assert time.monotonic() < gone_by, "the rollback sleeper outlived its restore"
+        time.sleep(0.1)
 
 
 def test_a_kubelet_that_does_not_come_back_healthy_is_restored(fleet: Fleet, tmp_path: Path) -> None:

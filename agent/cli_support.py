@@ -1,0 +1,97 @@
+"""Helpers shared by the command modules (cli.py, cli_remediate.py): reading targets,
+secrets and patterns from flags, writing output, logging. No command lives here."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import typer
+
+from agent.exit_codes import ExitCode
+from agent.inventory.model import Connection, Inventory, Node
+from agent.secret import Secret
+from agent.transport.options import PassphraseSource
+
+
+def fail_usage(message: str) -> typer.Exit:
+    typer.echo(f"nodeward: {message}", err=True)
+    return typer.Exit(ExitCode.USAGE)
+
+
+def read_secret_file(path: Path, what: str) -> Secret:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail_usage(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    return Secret(text.rstrip("\r\n"))
+
+
+def passphrase_source(passphrase_file: Path | None) -> PassphraseSource:
+    """Key passphrases: from a file, else asked once per key on a terminal, else none."""
+    from_file = read_secret_file(passphrase_file, "key passphrase") if passphrase_file else None
+    asked: dict[str, Secret | None] = {}
+    lock = threading.Lock()  # nodes connect in parallel; ask one question at a time
+
+    def source(key_path: str) -> Secret | None:
+        if from_file is not None:
+            return from_file
+        if not sys.stdin.isatty():
+            return None
+        with lock:
+            if key_path not in asked:
+                asked[key_path] = Secret(getpass.getpass(f"Passphrase for {key_path}: "))
+            return asked[key_path]
+
+    return source
+
+
+def split_patterns(values: list[str] | None) -> list[str]:
+    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+
+
+def terminal_width() -> int:
+    try:
+        return max(80, min(os.get_terminal_size().columns, 160))
+    except OSError:
+        return 120
+
+
+def emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from agent.fileio import write_atomic
+
+    write_atomic(output, text)
+
+
+def load_targets(
+    inventory: Path | None, fmt: str, hosts: str | None, local: bool, limit: str | None
+) -> Inventory:
+    if local:
+        node = Node(name=socket.gethostname(), connection=Connection.LOCAL, source="--local")
+        return Inventory(nodes=(node,), groups={"all": (node.name,)}, source="--local")
+    from agent.inventory.loader import inventory_from_hosts, load_inventory
+
+    if hosts is not None:
+        return inventory_from_hosts(hosts)
+    if inventory is None:
+        raise fail_usage("no inventory given")
+    return load_inventory(str(inventory), fmt=fmt, limit=limit)
+
+
+def setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="nodeward: %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # it logs tracebacks per failed node
