@@ -45,6 +45,9 @@ app = typer.Typer(
 class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
+    JUNIT = "junit"
+    HTML = "html"
+    PROMETHEUS = "prometheus"
 
 
 class InventoryFormat(enum.StrEnum):
@@ -224,11 +227,25 @@ def scan(
         from agent.report import json_report
 
         text = json_report.render(run)
+    elif output_format is OutputFormat.JUNIT:
+        from agent.report import junit
+
+        text = junit.render(run)
+    elif output_format is OutputFormat.HTML:
+        from agent.report import html_report  # imports jinja2: only here
+
+        text = html_report.render(run)
+    elif output_format is OutputFormat.PROMETHEUS:
+        from agent.report import prometheus
+
+        text = prometheus.render(run)
     else:
         from agent.report import table
 
         text = table.render(run, color=color, width=terminal_width(), show_passed=show_passed)
-    emit(text, output)
+    # node_exporter reads the textfile directory as its own user; the metrics carry no
+    # free text, so they may be world-readable. Other reports stay 0640.
+    emit(text, output, mode=0o644 if output_format is OutputFormat.PROMETHEUS else 0o640)
     raise typer.Exit(for_run(run, severity))
 
 

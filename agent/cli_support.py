@@ -62,14 +62,15 @@ def terminal_width() -> int:
         return 120
 
 
-def emit(text: str, output: Path | None) -> None:
+def emit(text: str, output: Path | None, *, mode: int = 0o640) -> None:
+    """Print the report, or write it atomically to `output` with `mode`."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     from agent.fileio import write_atomic
 
-    write_atomic(output, text)
+    write_atomic(output, text, mode)
 
 
 def load_targets(

@@ -45,6 +45,7 @@ def test_wheel_contains_only_agent_at_top_level(wheel: Path) -> None:
     assert any(n.startswith("agent/_catalog/checks/sshd/") and n.endswith(".yaml") for n in names)
     assert all(n.endswith((".yaml", ".j2", ".md")) for n in catalogue), catalogue
     assert "agent/schemas/report-v1.schema.json" in names
+    assert "agent/report/report.html.j2" in names  # the HTML report template ships
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 

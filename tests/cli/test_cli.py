@@ -75,6 +75,29 @@ def test_output_file_is_written(tmp_path: Path) -> None:
     assert result.returncode in (0, 1), result.stderr
     assert result.stdout == ""
     jsonschema.validate(json.loads(out.read_text()), SCHEMA)
+    assert out.stat().st_mode & 0o777 == 0o640  # reports can name weak spots: not world-readable
+
+
+def test_prometheus_textfile_is_readable_by_node_exporter(tmp_path: Path) -> None:
+    out = tmp_path / "nodeward.prom"
+    result = nodeward("scan", "--local", "--format", "prometheus", "--output", str(out), "--quiet")
+    assert result.returncode in (0, 1), result.stderr
+    assert out.stat().st_mode & 0o777 == 0o644  # node_exporter runs as its own user
+    assert "nodeward_node_up" in out.read_text()
+
+
+def test_local_scan_junit_and_prometheus_formats() -> None:
+    from tests.unit.test_reports import assert_exposition_format, parse_xml
+
+    junit = nodeward("scan", "--local", "--format", "junit", "-q")
+    assert junit.returncode in (0, 1), junit.stderr
+    root = parse_xml(junit.stdout)
+    (suite,) = root.findall("testsuite")
+    assert int(suite.get("tests") or 0) == len(suite.findall("testcase")) > 0
+    metrics = nodeward("scan", "--local", "--format", "prometheus", "-q")
+    assert metrics.returncode in (0, 1), metrics.stderr
+    samples = assert_exposition_format(metrics.stdout)
+    assert [v for k, v in samples.items() if k.startswith("nodeward_node_up{")] == [1]
 
 
 @pytest.mark.parametrize(

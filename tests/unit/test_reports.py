@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
 
 from agent.errors import ErrorKind
 from agent.findings import Evidence, Finding, NodeFailure, NodeResult, Reference, RunResult, Severity, Status
-from agent.report import json_report, table
+from agent.report import html_report, json_report, junit, prometheus, table
 from agent.transport.base import ConnectionInfo
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "agent" / "schemas" / "report-v1.schema.json").read_text())
@@ -98,3 +100,115 @@ def test_table_with_colour_only_styles_our_own_text() -> None:
     text = table.render(sample_run(), color=True, width=120)
     assert "\x1b[2J" not in text  # the node's escape sequence was neutralised
     assert "\\x1b[2J" in text
+
+
+def parse_xml(text: str) -> ET.Element:
+    # Parsing our own report, not untrusted input: the stdlib parser is what CI tools use.
+    return ET.fromstring(text.encode())  # noqa: S314
+
+
+def test_junit_parses_back_despite_hostile_text_and_counts_right() -> None:
+    text = junit.render(sample_run())
+    assert "\x1b" not in text and "\x00" not in text
+    root = parse_xml(text)  # the point: raw NUL/ESC would make this raise
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
+    node01, _ = root.findall("testsuite")
+    assert node01.get("name") == "node01"
+    assert (node01.get("tests"), node01.get("failures"), node01.get("errors")) == ("2", "1", "0")
+    cases = node01.findall("testcase")
+    assert [c.get("name") for c in cases] == [
+        "sshd_permit_root_login_disabled: SSH does not accept root logins",
+        "sshd_x11_forwarding_disabled: X11",
+    ]
+    assert all(c.get("classname") == "node01" for c in cases)
+    failure = cases[0].find("failure")
+    assert failure is not None and failure.get("message") == "permitrootlogin is yes, expected one of: no"
+    assert "<script>alert(1)</script>" in (failure.text or "")  # escaped on write, intact on read
+    assert "source: sshd -T -C user=scanner" in (failure.text or "")
+    assert list(cases[1]) == []  # a pass has no child element
+
+
+def test_junit_unscanned_node_is_one_error_testcase() -> None:
+    root = parse_xml(junit.render(sample_run()))
+    suite = root.findall("testsuite")[1]
+    assert (suite.get("name"), suite.get("tests"), suite.get("errors")) == ("node02", "1", "1")
+    (case,) = suite.findall("testcase")
+    assert case.get("name") == "connection"
+    error = case.find("error")
+    assert error is not None and error.get("type") == "dns"
+    assert (error.get("message") or "").startswith("no such host")
+
+
+def test_junit_skips_and_warns() -> None:
+    findings = tuple(
+        Finding(f"c_{status.value}", "t", Severity.LOW, status, "why")
+        for status in (Status.WARN, Status.NOT_APPLICABLE, Status.SKIP, Status.WAIVED, Status.ERROR)
+    )
+    node = NodeResult("n", "n", None, None, findings)
+    root = parse_xml(junit.render(RunResult("r", "", "", "0", "i", (node,))))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("skipped"), suite.get("errors")) == ("5", "3", "1")
+    by_name = {c.get("name"): c for c in suite.findall("testcase")}
+    assert by_name["c_warn: t"].find("system-out") is not None
+    assert by_name["c_waived: t"].find("skipped") is not None
+    assert junit.render(RunResult("r", "", "", "0", "i", (node,))) == junit.render(
+        RunResult("r", "", "", "0", "i", (node,))
+    )
+
+
+# One sample line of the text exposition format: name, optional labels, value, no timestamp.
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+_SAMPLE = re.compile(rf"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{{{_LABEL}(?:,{_LABEL})*\}})? (-?[0-9.e+]+)$")
+_META = re.compile(r"^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* gauge)$")
+
+
+def assert_exposition_format(text: str) -> dict[str, float]:
+    """Every line is HELP, TYPE or a sample; returns the samples by their name+labels."""
+    assert text.endswith("\n")
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            assert _META.match(line), line
+            continue
+        match = _SAMPLE.match(line)
+        assert match, line
+        key = match.group(1) + (match.group(2) or "")
+        assert key not in samples, f"duplicate sample {key}"
+        samples[key] = float(match.group(3))
+    return samples
+
+
+def test_prometheus_textfile_format_and_values() -> None:
+    samples = assert_exposition_format(prometheus.render(sample_run()))
+    labels = 'node="node01",check_id="sshd_permit_root_login_disabled",severity="high"'
+    assert samples[f"nodeward_check_failing{{{labels}}}"] == 1
+    labels = 'node="node01",check_id="sshd_x11_forwarding_disabled",severity="medium"'
+    assert samples[f"nodeward_check_failing{{{labels}}}"] == 0
+    assert samples['nodeward_node_up{node="node01"}'] == 1
+    assert samples['nodeward_node_up{node="node02"}'] == 0
+    assert samples['nodeward_node_findings{node="node01",status="fail"}'] == 1
+    assert samples['nodeward_node_findings{node="node02",status="pass"}'] == 0
+    assert samples["nodeward_run_timestamp_seconds"] == 1795453201  # 2026-11-23T17:00:01Z
+    assert samples["nodeward_run_checks_selected"] == 2
+
+
+def test_prometheus_escapes_label_values_and_carries_no_free_text() -> None:
+    run = sample_run()
+    hostile = NodeResult('we"ird\\node\nname', "x", None, None, run.nodes[0].findings)
+    text = prometheus.render(RunResult("r", "", "bad-time", "0", "i", (hostile,)))
+    samples = assert_exposition_format(text)
+    assert 'nodeward_node_up{node="we\\"ird\\\\node\\nname"}' in samples
+    assert "pwned" not in text and "script" not in text  # evidence never becomes a label
+    assert "nodeward_run_timestamp_seconds" not in text  # unparseable time: no sample, no lie
+
+
+def test_html_escapes_node_text_and_is_self_contained() -> None:
+    text = html_report.render(sample_run())
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "\x1b" not in text and "\x00" not in text
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?[^"'>]*http""", text, re.IGNORECASE)
+    assert "node01" in text and "node02" in text and "NOT SCANNED" in text
+    assert text.index("sshd_permit_root_login_disabled") < text.index("sshd_x11_forwarding_disabled")
+    assert "source:   sshd -T -C user=scanner" in text
