@@ -75,6 +75,23 @@ class Finding:
         return self.status is Status.FAIL
 
 
+# How reports list findings: problems first, then the rest; within a status, most
+# severe first, then by id (deterministic output for diffs and goldens).
+REPORT_ORDER = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.WARN,
+    Status.WAIVED,
+    Status.PASS,
+    Status.NOT_APPLICABLE,
+    Status.SKIP,
+)
+
+
+def report_sort_key(finding: Finding) -> tuple[int, int, str]:
+    return (REPORT_ORDER.index(finding.status), -finding.severity, finding.check_id)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeFailure:
     kind: ErrorKind

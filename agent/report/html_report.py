@@ -16,20 +16,10 @@ from typing import Any
 
 import jinja2
 
-from agent.findings import Finding, NodeResult, RunResult, Severity, Status
+from agent.findings import REPORT_ORDER, Finding, NodeResult, RunResult, Severity, report_sort_key
 from agent.textsafe import printable
 
 TEMPLATE = "report.html.j2"
-# Problems first (as in the table report); within a status, most severe first.
-_ORDER = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.WARN,
-    Status.WAIVED,
-    Status.PASS,
-    Status.NOT_APPLICABLE,
-    Status.SKIP,
-)
 
 
 @cache
@@ -65,7 +55,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
 
 
 def _node(node: NodeResult) -> dict[str, Any]:
-    ordered = sorted(node.findings, key=lambda f: (_ORDER.index(f.status), -f.severity, f.check_id))
+    ordered = sorted(node.findings, key=report_sort_key)
     conn = node.connection
     return {
         "name": printable(node.name, 200),
@@ -83,7 +73,7 @@ def _node(node: NodeResult) -> dict[str, Any]:
             "server_version": printable(conn.server_version, 200),
             "host_key": printable(conn.host_key, 200),
         },
-        "counts": [(s.value, sum(1 for f in node.findings if f.status is s)) for s in _ORDER],
+        "counts": [(s.value, sum(1 for f in node.findings if f.status is s)) for s in REPORT_ORDER],
         "findings": [_finding(f) for f in ordered],
         "duration": f"{node.duration_seconds:.1f}",
     }
@@ -101,7 +91,7 @@ def render(run: RunResult) -> str:
         "checks_selected": run.checks_selected,
         "nodes": len(run.nodes),
         "scanned": sum(1 for n in run.nodes if n.scanned),
-        "statuses": [(s.value, counts.get(s, 0)) for s in _ORDER],
+        "statuses": [(s.value, counts.get(s, 0)) for s in REPORT_ORDER],
         "failing_by_severity": [
             (sev.label, sum(1 for _, f in run.failing(sev) if f.severity is sev))
             for sev in sorted(Severity, reverse=True)

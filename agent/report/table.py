@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agent.findings import Finding, NodeResult, RunResult, Severity, Status
+from agent.findings import REPORT_ORDER, Finding, NodeResult, RunResult, Severity, Status, report_sort_key
 from agent.textsafe import printable
 
 _STATUS_STYLE = {
@@ -25,16 +25,6 @@ _STATUS_STYLE = {
     Status.SKIP: "dim",
     Status.WAIVED: "cyan",
 }
-# Problems first, then the rest; within a status, most severe first.
-_ORDER = [
-    Status.FAIL,
-    Status.ERROR,
-    Status.WARN,
-    Status.WAIVED,
-    Status.PASS,
-    Status.NOT_APPLICABLE,
-    Status.SKIP,
-]
 
 
 def render(run: RunResult, *, color: bool = False, width: int = 120, show_passed: bool = False) -> str:
@@ -66,13 +56,13 @@ def _node(console: Console, node: NodeResult, show_passed: bool) -> None:
         return
     shown = sorted(
         (f for f in node.findings if show_passed or f.status not in (Status.PASS, Status.NOT_APPLICABLE)),
-        key=lambda f: (_ORDER.index(f.status), -f.severity, f.check_id),
+        key=report_sort_key,
     )
     if shown:
         console.print(_findings_table(shown))
     counts = {s: sum(1 for f in node.findings if f.status is s) for s in Status}
     tally = Text("  ")
-    for status in _ORDER:
+    for status in REPORT_ORDER:
         if counts[status]:
             tally.append(f"{counts[status]} {status.value}  ", style=_STATUS_STYLE[status])
     console.print(tally)
@@ -104,7 +94,7 @@ def _summary(console: Console, run: RunResult) -> None:
     counts = run.status_counts()
     scanned = sum(1 for n in run.nodes if n.scanned)
     line = Text(f"{scanned}/{len(run.nodes)} nodes scanned", style="bold")
-    for status in _ORDER:
+    for status in REPORT_ORDER:
         if counts.get(status):
             line.append(f"  {counts[status]} {status.value}", style=_STATUS_STYLE[status])
     high = sum(1 for _, f in run.failing(Severity.HIGH))
