@@ -403,11 +403,11 @@ def verify(
         return Accepted(name, key_type, fp, None)
     if verdict.status is HostKeyStatus.UNKNOWN and policy is Policy.ACCEPT_NEW:
         if verdict.authorities:
-            where = ", ".join(e.source for e in verdict.authorities)
+            sources = ", ".join(e.source for e in verdict.authorities)
             raise NodeError(
                 ErrorKind.HOSTKEY,
                 f"{where}{name} presented {presented}, which is not in known_hosts; a "
-                f"@cert-authority line applies to it ({where}) but host certificates are "
+                f"@cert-authority line applies to it ({sources}) but host certificates are "
                 "not supported yet, so it is not trusted on first use either. Add the plain "
                 "host key to known_hosts. Nothing was run.",
             )
@@ -442,6 +442,12 @@ def verify(
             ErrorKind.HOSTKEY,
             f"{where}{name} presented {presented}, which is marked @revoked ({source}). Nothing was run.",
         )
+    # A CA line does not vouch for the presented key (certificates are not checked
+    # yet), but an operator who uses host certificates must learn why it did not count.
+    hint = ""
+    if verdict.authorities:
+        sources = ", ".join(e.source for e in verdict.authorities)
+        hint = f" A @cert-authority line applies ({sources}), but host certificates are not supported yet."
     if verdict.status is HostKeyStatus.CHANGED:
         tofu = " --accept-new-host-keys never replaces a known key." if policy is Policy.ACCEPT_NEW else ""
         raise NodeError(
@@ -449,12 +455,8 @@ def verify(
             f"{where}the host key of {name} has CHANGED: it presented {presented}, but "
             f"known_hosts lists {verdict.describe_known()}. Either the node was reinstalled or "
             "someone is intercepting the connection: verify the new key out of band, then "
-            f"remove the old entry (ssh-keygen -R '{name}').{tofu} Nothing was run.",
+            f"remove the old entry (ssh-keygen -R '{name}').{tofu}{hint} Nothing was run.",
         )
-    hint = ""
-    if verdict.authorities:
-        where = ", ".join(e.source for e in verdict.authorities)
-        hint = f" A @cert-authority line applies ({where}), but host certificates are not supported yet."
     raise NodeError(
         ErrorKind.HOSTKEY,
         f"{where}{name} presented the unknown host key {presented}. Verify it and add it to "
