@@ -16,8 +16,6 @@ with a connection we do not speak are listed in Inventory.skipped, never dropped
 from __future__ import annotations
 
 import ast
-import json
-import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -45,17 +43,14 @@ from agent.inventory.tree import (
     Var,
     VarSet,
     base_dir,
-    read_text,
 )
-from agent.yamlsafe import PositionMap, load_yaml
+from agent.inventory.vars_dirs import read_vars_dirs
+from agent.yamlsafe import load_yaml
 
 GROUP_KEYS = ("hosts", "vars", "children")
-VARS_EXTENSIONS = (".yml", ".yaml", ".json")  # plus no extension, as Ansible
-_MAX_VARS_DIR_DEPTH = 8  # group_vars/<g>/a/b/...: guards against symlink loops
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_LINE = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
-_SAFE_VARS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:%-]*")
 
 
 def load_ansible(text: str, path: str, *, ini: bool) -> tuple[Inventory, dict[str, tuple[str, ...]]]:
@@ -369,65 +364,3 @@ def _check_declarations(path: str, state: _IniState, problems: Problems) -> None
                     f"declare it with a [{name}] section",
                 )
             )
-
-
-# --- group_vars/ and host_vars/ ----------------------------------------------------
-
-
-def read_vars_dirs(tree: Tree, directory: str, problems: Problems) -> None:
-    """Apply group_vars/<group> and host_vars/<host> found next to the inventory file."""
-    for name, group in tree.groups.items():
-        for file in vars_files(os.path.join(directory, "group_vars"), name):
-            group.files.update(_read_vars_file(file, problems, host_scope=False))
-    for name, host in tree.hosts.items():
-        for file in vars_files(os.path.join(directory, "host_vars"), name):
-            host.files.update(_read_vars_file(file, problems, host_scope=True))
-
-
-def vars_files(directory: str, name: str) -> list[str]:
-    """Ansible's lookup order: `<name>`, `.yml`, `.yaml`, `.json`; directories recursively."""
-    if not _SAFE_VARS_NAME.fullmatch(name) or not os.path.isdir(directory):
-        return []  # a name that is not a plain file name never reaches the file system
-    found: list[str] = []
-    for ext in ("", *VARS_EXTENSIONS):
-        candidate = os.path.join(directory, name + ext)
-        if os.path.isdir(candidate):
-            found.extend(_dir_files(candidate, 0))
-        elif os.path.isfile(candidate):
-            found.append(candidate)
-    return found
-
-
-def _dir_files(directory: str, depth: int) -> list[str]:
-    if depth > _MAX_VARS_DIR_DEPTH:
-        return []
-    found: list[str] = []
-    for entry in sorted(os.listdir(directory)):
-        if entry.startswith(".") or entry.endswith("~"):  # hidden files and editor backups
-            continue
-        full = os.path.join(directory, entry)
-        ext = os.path.splitext(entry)[1]
-        if os.path.isdir(full) and not ext:
-            found.extend(_dir_files(full, depth + 1))
-        elif os.path.isfile(full) and (not ext or ext in VARS_EXTENSIONS):
-            found.append(full)
-    return found
-
-
-def _read_vars_file(file: str, problems: Problems, *, host_scope: bool) -> VarSet:
-    text = read_text(file, problems)
-    if text is None:
-        return VarSet()
-    try:
-        data, positions = load_yaml(text, file, strict=False)
-    except InputError as error:
-        if not file.endswith(".json"):
-            problems.extend(error.problems)
-            return VarSet()
-        # JSON is almost always valid YAML, but not with tab indentation.
-        try:
-            data, positions = json.loads(text), PositionMap()
-        except ValueError:
-            problems.extend(error.problems)
-            return VarSet()
-    return read_vars(data, Locator(file, (), positions), problems, native=False, host_scope=host_scope)
