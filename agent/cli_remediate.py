@@ -491,7 +491,13 @@ def plan_command(
 
 
 def render_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory for the scripts (created).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Directory for the scripts (created 0700; an existing one: ours, not group/other-writable).",
+        ),
+    ],
     inventory: Inventory_ = None,
     hosts: Hosts = None,
     limit: Limit = None,
@@ -509,6 +515,7 @@ def render_command(
 ) -> None:
     """Scan, then write one standalone POSIX sh script per node (<node>.sh) and one per
     fix (<node>/NN-<fix>.sh) to review, commit and run by hand. Changes no node."""
+    from agent.private_dir import UnsafeDirectory, ensure_private_dir
     from agent.remediate.apply import ApplyOptions, new_run_id, remediate_node
     from agent.remediate.manifest import ParamError
 
@@ -518,7 +525,10 @@ def render_command(
     scan_options = _scan_options(
         ssh_config, known_hosts, identity, user, become_password_file, connect_timeout, command_timeout
     )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_private_dir(out)  # the scripts run as root later: nobody else may write here
+    except (UnsafeDirectory, OSError) as exc:
+        raise fail_usage(f"--out: {_safe(str(exc))}") from None
     options = ApplyOptions(
         ssh=scan_options.ssh,
         become_password=scan_options.become_password,
@@ -536,7 +546,7 @@ def render_command(
         plan = outcome.plan
         try:
             written = _write_scripts(out, plan)
-        except (ParamError, OSError) as exc:
+        except (ParamError, UnsafeDirectory, OSError) as exc:
             typer.echo(f"node {node.name}: {_safe(str(exc))}", err=True)
             code = 2
             continue
@@ -557,14 +567,15 @@ def _render_only(options: ApplyOptions) -> ApplyOptions:
 
 def _write_scripts(out: Path, plan: NodePlan) -> list[str]:
     from agent.fileio import write_atomic
+    from agent.private_dir import ensure_private_dir
 
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in plan.node.name).lstrip(".") or "node"
     if not plan.fixes:
         return []
+    folder = out / safe
+    ensure_private_dir(folder)  # before anything is written: a refused folder leaves no script
     write_atomic(out / f"{safe}.sh", plan.script("default"), mode=0o700)
     written = [f"{safe}.sh"]
-    folder = out / safe
-    folder.mkdir(exist_ok=True)
     for index, fix in enumerate(plan.fixes):
         name = f"{index + 1:02d}-{fix.manifest.id}.sh"
         write_atomic(folder / name, plan.fix_script(index), mode=0o700)
