@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.errors import CatalogError, InputError, Problem
 from agent.facts.registry import FACTS
-from agent.rules.predicates import PREDICATES
+from agent.rules.predicates import FAMILIES, PREDICATES
 from agent.rules.schema import Check, validate_check
 from agent.yamlsafe import load_yaml
 
@@ -92,4 +92,5 @@ def _load_one(path: Path) -> Check | list[Problem]:
         line_of=positions.line,
         facts=frozenset(FACTS),
         predicates=frozenset(PREDICATES),
+        families={name: family.args for name, family in FAMILIES.items()},
     )

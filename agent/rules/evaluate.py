@@ -15,7 +15,7 @@ from agent.facts.system import SystemInfo
 from agent.findings import Evidence, Finding, Status
 from agent.inventory.model import Node
 from agent.rules.ops import OPERATORS, describe
-from agent.rules.predicates import PREDICATES
+from agent.rules.predicates import FAMILIES, PREDICATES
 from agent.rules.schema import Check, Condition
 from agent.textsafe import render_value
 
@@ -44,7 +44,10 @@ def _evaluate(check: Check, facts: Mapping[str, FactValue], node: Node) -> Findi
             why = needed.reason if needed is not None else "was not gathered"
             return _finding(check, Status.ERROR, f"also needs the {name} fact, which {why}"[:300])
     if check.predicate is not None:
-        verdict = PREDICATES[check.predicate](facts, node)
+        if check.args is not None:
+            verdict = FAMILIES[check.predicate].judge(check.args, facts, node)
+        else:
+            verdict = PREDICATES[check.predicate](facts, node)
         status = _fail_status(check) if verdict.status is Status.FAIL else verdict.status
         return _finding(check, status, verdict.reason, verdict.evidence)
     return _conditions(check, fact)

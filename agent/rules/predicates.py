@@ -1,15 +1,24 @@
-"""Named predicates: the only place check logic is Python instead of YAML.
+"""The registry of named predicates and predicate families.
 
-For judgements a single comparison cannot express (sudoers privilege across files,
+Named predicates (`assert: {predicate: name}`) are the only place check logic is Python
+instead of YAML: judgements a comparison cannot express (sudoers privilege across files,
 firewall default-deny across nftables and iptables). Each is a pure function of the
-node's facts that returns a Verdict with its evidence; a check refers to one by name
-(`assert: {predicate: name}`) and the catalogue loader rejects unknown names.
+node's facts that returns a Verdict with its evidence.
+
+Families (`assert: {predicate: family, args: {...}}`, agent/rules/families.py) are one
+function for many checks; their modes, owners, flags and thresholds are the checks' YAML.
+
+Every name is registered once: a second registration of a name raises at import, so
+two modules can never shadow each other's predicate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.rules.families import Family, unique_families, unique_registry
+from agent.rules.family_component_flag import AUTHORIZATION_MODES, COMPONENT_FLAG
+from agent.rules.family_file_permissions import FILE_PERMISSIONS
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
@@ -18,13 +27,19 @@ from agent.rules.predicates_sshd import SSHD_PREDICATES
 from agent.rules.predicates_sudo import SUDO_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
 
-__all__ = ["PREDICATES", "Predicate", "Verdict"]
+__all__ = ["FAMILIES", "PREDICATES", "Family", "Predicate", "Verdict"]
 
-PREDICATES: Mapping[str, Predicate] = {
-    **FIREWALL_PREDICATES,
-    **K8S_FILES_PREDICATES,
-    **KUBELET_PREDICATES,
-    **PATCH_PREDICATES,
-    **SSHD_PREDICATES,
-    **SUDO_PREDICATES,
-}
+PREDICATES: Mapping[str, Predicate] = unique_registry(
+    (
+        FIREWALL_PREDICATES,
+        K8S_FILES_PREDICATES,
+        KUBELET_PREDICATES,
+        PATCH_PREDICATES,
+        SSHD_PREDICATES,
+        SUDO_PREDICATES,
+    )
+)
+
+FAMILIES: Mapping[str, Family] = unique_families(
+    (FILE_PERMISSIONS, COMPONENT_FLAG, AUTHORIZATION_MODES), taken=PREDICATES
+)

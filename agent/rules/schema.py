@@ -11,8 +11,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from agent.errors import Problem
 from agent.findings import Reference, Severity
+from agent.rules.families import FamilyArgs
 from agent.rules.ops import OPERATORS, PRESENCE
 
 FieldPath = tuple[str | int, ...]
@@ -48,7 +51,7 @@ class Check:
     fact: str
     needs: tuple[str, ...]  # further facts a predicate reads (gathered too; ERROR if unavailable)
     conditions: tuple[Condition, ...]  # all must hold
-    predicate: str | None
+    predicate: str | None  # a named predicate, or a family when `args` is set
     rationale: str
     references: tuple[Reference, ...]
     applies_to: Applicability
@@ -56,6 +59,7 @@ class Check:
     manual: bool  # advisory: a failure is WARN, never FAIL
     fix_hint: str
     source: str  # file the check came from
+    args: FamilyArgs | None = None  # the validated arguments of a predicate family
 
 
 def validate_check(
@@ -66,6 +70,7 @@ def validate_check(
     line_of: LineLookup,
     facts: frozenset[str],
     predicates: frozenset[str],
+    families: Mapping[str, type[FamilyArgs]] | None = None,
 ) -> Check | list[Problem]:
     """Turn one loaded YAML document into a Check, or the list of everything wrong."""
     problems: list[Problem] = []
@@ -98,7 +103,7 @@ def validate_check(
     if not isinstance(needs, list) or any(not isinstance(n, str) or n not in facts for n in needs):
         bad(("needs",), f"must be a list of known facts ({', '.join(sorted(facts))})")
         needs = []
-    conditions, predicate = _assertion(raw.get("assert"), bad, predicates)
+    conditions, predicate, args = _assertion(raw.get("assert"), bad, predicates, families or {})
     references = _references(raw.get("references", []), bad)
     applies_to = _applicability(raw.get("applies_to", {}), bad)
     remediation = raw.get("remediation")
@@ -127,27 +132,27 @@ def validate_check(
         manual=bool(manual),
         fix_hint=" ".join(str(fix_hint).split()),
         source=file,
+        args=args,
     )
 
 
+Assertion = tuple[tuple[Condition, ...], str | None, FamilyArgs | None]
+
+
 def _assertion(
-    raw: object, bad: _Bad, predicates: frozenset[str]
-) -> tuple[tuple[Condition, ...], str | None]:
+    raw: object, bad: _Bad, predicates: frozenset[str], families: Mapping[str, type[FamilyArgs]]
+) -> Assertion:
     if not isinstance(raw, Mapping):
-        bad(("assert",), "must be a mapping: {key, op, value}, {all: [...]} or {predicate: name}")
-        return (), None
+        bad(("assert",), "must be a mapping: {key, op, value}, {all: [...]} or {predicate: name[, args]}")
+        return (), None, None
     if "predicate" in raw:
-        name = raw["predicate"]
-        if not isinstance(name, str) or name not in predicates:
-            bad(("assert", "predicate"), f"unknown predicate {name!r}")
-            return (), None
-        return (), name
+        return _predicate(raw, bad, predicates, families)
     items: list[tuple[tuple[str | int, ...], object]]
     if "all" in raw:
         entries = raw["all"]
         if not isinstance(entries, list) or not entries:
             bad(("assert", "all"), "must be a non-empty list of conditions")
-            return (), None
+            return (), None, None
         items = [(("assert", "all", i), entry) for i, entry in enumerate(entries)]
     else:
         items = [(("assert",), raw)]
@@ -156,7 +161,36 @@ def _assertion(
         condition = _condition(entry, path, bad)
         if condition is not None:
             conditions.append(condition)
-    return tuple(conditions), None
+    return tuple(conditions), None, None
+
+
+def _predicate(
+    raw: Mapping[str, object], bad: _Bad, predicates: frozenset[str], families: Mapping[str, type[FamilyArgs]]
+) -> Assertion:
+    """`{predicate: name}` for a named predicate, `{predicate: family, args: {...}}` for a
+    family, whose args are validated by the family's own argument class."""
+    name = raw["predicate"]
+    for key in raw:
+        if key not in ("predicate", "args"):
+            bad(("assert", str(key)), "a predicate assertion takes only `predicate` and `args`")
+    if isinstance(name, str) and name in families:
+        if not isinstance(raw.get("args"), Mapping):
+            bad(("assert", "args"), f"the {name} family needs `args`, a mapping")
+            return (), None, None
+        try:
+            return (), name, families[name].model_validate(raw["args"])
+        except ValidationError as exc:
+            for error in exc.errors():
+                location = tuple(part for part in error["loc"] if isinstance(part, str | int))
+                bad(("assert", "args", *location), error["msg"])
+            return (), None, None
+    if not isinstance(name, str) or name not in predicates:
+        bad(("assert", "predicate"), f"unknown predicate {name!r}")
+        return (), None, None
+    if "args" in raw:
+        bad(("assert", "args"), f"{name} is a named predicate: it takes no args")
+        return (), None, None
+    return (), name, None
 
 
 def _condition(raw: object, path: tuple[str | int, ...], bad: _Bad) -> Condition | None:

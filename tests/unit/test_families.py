@@ -1,0 +1,152 @@
+"""Predicate families: typed arguments validated with file and line, unique names.
+
+The catalogue-wide guarantees (issue 11): a family's numbers live in the check's YAML
+and are validated when the catalogue loads; no name is registered twice; no
+table-driven check names a predicate equal to its own id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.catalog import load_catalog
+from agent.errors import Problem
+from agent.facts.registry import FACTS
+from agent.rules.families import DuplicateName, Family, FamilyArgs, unique_families, unique_registry
+from agent.rules.family_component_flag import ComponentFlag
+from agent.rules.family_file_permissions import FilePermissions
+from agent.rules.predicates import FAMILIES, PREDICATES
+from agent.rules.schema import Check, validate_check
+from agent.rules.verdict import Verdict
+from agent.yamlsafe import load_yaml
+
+CHECK_HEAD = """\
+id: demo_check
+title: demo
+severity: medium
+fact: k8s_files
+rationale: because
+"""
+
+
+def validate(assertion: str) -> Check | list[Problem]:
+    text = CHECK_HEAD + assertion
+    data, positions = load_yaml(text, "demo_check.yaml", strict=True)
+    return validate_check(
+        data,
+        file="demo_check.yaml",
+        stem="demo_check",
+        line_of=positions.line,
+        facts=frozenset(FACTS),
+        predicates=frozenset(PREDICATES),
+        families={name: family.args for name, family in FAMILIES.items()},
+    )
+
+
+def problems_of(assertion: str) -> list[Problem]:
+    result = validate(assertion)
+    assert isinstance(result, list), f"expected problems, got a check: {result}"
+    return result
+
+
+def test_a_family_check_carries_typed_args() -> None:
+    check = validate(
+        "assert:\n  predicate: file_permissions\n"
+        '  args: {files: kubelet_config, what: kubelet config, mode: "0600", owner: "root:root"}\n'
+    )
+    assert isinstance(check, Check)
+    assert isinstance(check.args, FilePermissions)
+    assert check.args.mode == 0o600
+    assert check.args.owner == "root:root"
+
+
+@pytest.mark.parametrize("written", ["600", "0o600", "0800", "06000"])
+def test_a_mode_that_is_not_octal_text_is_refused_with_its_line(written: str) -> None:
+    # 600 is six hundred to YAML and 0o600 an integer: both are refused rather than guessed.
+    [problem] = problems_of(
+        "assert:\n  predicate: file_permissions\n  args:\n    files: kubelet_config\n    what: x\n"
+        f"    mode: {written}\n"
+    )
+    assert problem.line == 11
+    assert problem.field == "assert.args.mode"
+
+
+def test_an_unquoted_leading_zero_mode_stays_octal_text() -> None:
+    # agent/yamlsafe.py keeps 0600 a string, so it is read as octal, never as 600 or 384.
+    check = validate("assert: {predicate: file_permissions, args: {files: cni, what: x, mode: 0640}}\n")
+    assert isinstance(check, Check) and isinstance(check.args, FilePermissions)
+    assert check.args.mode == 0o640
+
+
+def test_an_unknown_file_role_and_an_unknown_key_are_both_reported() -> None:
+    problems = problems_of(
+        "assert:\n  predicate: file_permissions\n  args:\n    files: kubelet_cfg\n    what: x\n"
+        '    mode: "0600"\n    colour: red\n'
+    )
+    fields = {p.field: p for p in problems}
+    assert "assert.args.files" in fields and "kubelet_cfg" in fields["assert.args.files"].message
+    assert "assert.args.colour" in fields and fields["assert.args.colour"].line == 12
+
+
+def test_a_family_check_must_judge_something() -> None:
+    [problem] = problems_of("assert: {predicate: file_permissions, args: {files: cni, what: x}}\n")
+    assert "at least one of mode, owner, dir_mode" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ("{component: kube-apiserver, flag: audit-log-maxage, op: ge}", "needs an integer value"),
+        ("{component: kube-apiserver, flag: profiling, op: 'false', value: 3}", "takes no value"),
+        ("{component: kube-apiserver, flag: [a, b], op: ge, value: 3}", "only with op `set`"),
+        ("{component: kubelet, flag: profiling, op: 'false'}", "component"),
+        ("{component: etcd, flag: auto-tls, op: maybe}", "op"),
+    ],
+)
+def test_component_flag_args_are_checked(args: str, needle: str) -> None:
+    problems = problems_of(f"assert: {{predicate: component_flag, args: {args}}}\n")
+    assert any(needle in f"{p.field} {p.message}" for p in problems), problems
+
+
+def test_a_family_without_args_and_a_named_predicate_with_args_are_refused() -> None:
+    [missing] = problems_of("assert: {predicate: component_flag}\n")
+    assert "needs `args`" in missing.message
+    named = next(iter(PREDICATES))
+    [extra] = problems_of(f"assert: {{predicate: {named}, args: {{x: 1}}}}\n")
+    assert "takes no args" in extra.message
+
+
+def test_a_name_registered_twice_is_refused() -> None:
+    def judge(facts: object, node: object) -> Verdict:
+        raise AssertionError("never called")
+
+    with pytest.raises(DuplicateName, match="'twice'"):
+        unique_registry(({"twice": judge}, {"twice": judge}))
+    family = Family("fam", FamilyArgs, lambda args, facts, node: judge(facts, node), "demo")
+    with pytest.raises(DuplicateName, match="'fam'"):
+        unique_families((family, family))
+    with pytest.raises(DuplicateName, match="'fam'"):
+        unique_families((family,), taken=("fam",))
+
+
+def test_the_registries_hold_no_shared_name() -> None:
+    assert not set(PREDICATES) & set(FAMILIES)
+
+
+def test_table_driven_checks_name_a_family_not_their_own_id() -> None:
+    """The Kubernetes file and control-plane flag checks were one function filled in from
+    a Python table; their data is now the checks' YAML."""
+    catalog = load_catalog()
+    table_driven = [
+        c for c in catalog.checks if Path(c.source).parent.name in ("k8s_files", "apiserver", "etcd")
+    ]
+    assert len(table_driven) >= 50
+    assert [c.id for c in table_driven if c.predicate == c.id] == []
+    by_family = [c for c in table_driven if c.args is not None]
+    assert len(by_family) == 53
+    maxage = next(c for c in catalog.checks if c.id == "apiserver_audit_log_maxage_sufficient")
+    assert maxage.args == ComponentFlag(
+        component="kube-apiserver", flag="audit-log-maxage", op="ge", value=30
+    )
