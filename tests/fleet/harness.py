@@ -71,6 +71,9 @@ OVERLAID_TREES = ("/etc", "/home", "/root", "/var", "/usr/local", "/opt", "/run"
 # finds the node's /usr/local/sbin stubs first, like sudo's secure_path does.
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+# Where nodeward keeps its state as root: the journal on a bastion, backups on a node.
+NODEWARD_STATE_DIR = "/var/lib/nodeward"
+
 KEY_KINDS = ("bastion", "other", "encrypted")
 # Host key types a spec may ask for.  Only ed25519 by default: ssh-keygen makes one in
 # milliseconds, while an RSA key costs ~0.3 s of CPU per node.
@@ -604,6 +607,12 @@ def _build_tree(root: Path, spec: NodeSpec, keys: FleetKeys, hostname: str) -> _
         _run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"root@{hostname}", "-f", str(key_path)])
     # Privilege separation directory; sshd refuses to start without it.
     tree.mkdir("/run/sshd", mode=0o755)
+
+    # nodeward's own state: the test machine may be a bastion that once ran --remediate,
+    # and its journal there is not the node's.  A whiteout hides the host's directory
+    # whether it exists now or appears while the node runs; a fix run on the node then
+    # makes the node's own (overlayfs turns the whiteout into an opaque directory).
+    tree.whiteout(NODEWARD_STATE_DIR)
 
     # sudo: the node's policy only.  Debian's README stays so the directory looks stock.
     if spec.sudoers is not None:
