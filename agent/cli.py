@@ -28,7 +28,7 @@ from agent.cli_support import (
 )
 from agent.errors import InputError, Problem
 from agent.exit_codes import ExitCode
-from agent.findings import Severity
+from agent.findings import RunResult, Severity
 from agent.runlock import RunLocked
 from agent.secret import Secret
 
@@ -222,7 +222,18 @@ def scan(
                 quiet=quiet,
             )
         )
-    run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
+    from agent.interrupts import stop_signals
+
+    with stop_signals() as signals:
+        run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
+        signals.hold()  # the scan is over: from here a signal cannot cut the report
+        _write_report(run, output_format, output, color=color, show_passed=show_passed)
+    raise typer.Exit(for_run(run, severity))
+
+
+def _write_report(
+    run: RunResult, output_format: OutputFormat, output: Path | None, *, color: bool, show_passed: bool
+) -> None:
     if output_format is OutputFormat.JSON:
         from agent.report import json_report
 
@@ -246,7 +257,6 @@ def scan(
     # node_exporter reads the textfile directory as its own user; the metrics carry no
     # free text, so they may be world-readable. Other reports stay 0640.
     emit(text, output, mode=0o644 if output_format is OutputFormat.PROMETHEUS else 0o640)
-    raise typer.Exit(for_run(run, severity))
 
 
 @app.command("checks")
@@ -328,9 +338,12 @@ def main() -> None:
         sys.exit(ExitCode.LOCKED)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # outside the scan loop, which reports what it has
+        from agent.exit_codes import for_signal
+        from agent.interrupts import signal_of
+
         typer.echo("nodeward: interrupted", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(for_signal(signal_of(exc)))
     except SystemExit:
         raise
     except typer.Abort:  # click turns Ctrl-C outside the scan loop into Abort

@@ -25,6 +25,8 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT = "timeout"  # a command or the per-node deadline ran out
     CONFIG = "config"  # the node's connection settings are unusable (ssh_config, jump)
     GATHER = "gather"  # the gather script ran but its output was not usable
+    INCOMPLETE = "incomplete"  # output arrived only in part: the findings cover what did arrive
+    INTERRUPTED = "interrupted"  # the run was stopped (SIGINT, SIGTERM, SIGHUP) before this node finished
     SKIPPED = "skipped"  # connection type we do not speak (winrm, docker, ...)
     INTERNAL = "internal"  # a bug in nodeward: reported per node, never hides others
 

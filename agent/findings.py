@@ -124,12 +124,23 @@ class RunResult:
     nodes: tuple[NodeResult, ...]
     interrupted: bool = False
     checks_selected: int = 0
+    stop_signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP)
 
     def status_counts(self) -> Counter[Status]:
         return Counter(f.status for n in self.nodes for f in n.findings)
 
     def failing(self, at_least: Severity) -> list[tuple[NodeResult, Finding]]:
         return [(n, f) for n in self.nodes for f in n.findings if f.failing and f.severity >= at_least]
+
+    def unjudged(self, at_least: Severity) -> list[tuple[NodeResult, Finding]]:
+        """ERROR findings at or above a severity: checks that could not be judged. They
+        count toward the exit code like failures, since an unjudged check may be failing."""
+        return [
+            (n, f)
+            for n in self.nodes
+            for f in n.findings
+            if f.status is Status.ERROR and f.severity >= at_least
+        ]
 
     @property
     def unscanned(self) -> tuple[NodeResult, ...]:

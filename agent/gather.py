@@ -28,7 +28,11 @@ from agent.facts.model import FactValue, RawSection, Unavailable
 from agent.facts.registry import ALWAYS, FACTS, FactSpec
 from agent.secret import Secret
 from agent.transport.base import Transport
-from agent.transport.session import Become, run_script
+from agent.transport.session import Become, ScriptOutput, run_script
+
+# What one gather may return in all. The per-section caps add up to more, so a node
+# whose sections all print near their cap is cut here, and reported as incomplete.
+MAX_OUTPUT = 64 << 20
 
 _PREAMBLE = r"""
 LC_ALL=C; LANG=C; export LC_ALL LANG
@@ -180,7 +184,42 @@ def parse_all(
 class Gathered:
     facts: dict[str, FactValue]
     context: dict[str, str]  # the connection as the node saw it (user, client address, port)
-    complete: bool  # the script ran to its end and nothing was cut off
+    incomplete: str | None  # why the gather is not whole; None when nothing was lost
+
+    @property
+    def complete(self) -> bool:
+        """The script ran to its end and no section was cut off or over its cap."""
+        return self.incomplete is None
+
+
+def why_incomplete(
+    gather_plan: GatherPlan, sections: Mapping[str, RawSection], output: ScriptOutput
+) -> str | None:
+    """Why this gather cannot be taken as the whole picture of the node, or None.
+
+    Missing output must never read as a clean node: a fact that did not arrive makes its
+    checks ERROR, and a node whose output is partial is reported as incomplete (exit 3)
+    rather than scanned. Only our own fact names go into the text, never remote output.
+    """
+    problems: list[str] = []
+    if output.truncated:
+        problems.append(f"the output passed the {MAX_OUTPUT >> 20} MiB limit of one gather")
+    if output.exit_code is None:
+        problems.append("the connection or the remote shell ended before the script did")
+    elif output.exit_code != 0:
+        problems.append(f"the script exited with status {output.exit_code} before its end")
+    planned = [spec.name for spec in gather_plan.facts]
+    missing = [name for name in planned if name not in sections]
+    cut = [name for name in planned if name in sections and sections[name].exit_code is None]
+    over = [name for name in planned if name in sections and sections[name].truncated]
+    for label, names in (
+        ("sections never reached", missing),
+        ("sections cut off", cut),
+        ("sections over their size limit", over),
+    ):
+        if names:
+            problems.append(f"{label}: {', '.join(names)}")
+    return "; ".join(problems) or None
 
 
 def collect(
@@ -198,11 +237,12 @@ def collect(
         gather_plan.script(),
         become=Become(enabled=become, password=become_password),
         timeout=timeout,
+        max_output=MAX_OUTPUT,
     )
     sections = split(output.stdout, gather_plan.marker)
-    complete = not output.truncated and output.exit_code == 0
+    incomplete = why_incomplete(gather_plan, sections, output)
     return Gathered(
-        facts=parse_all(gather_plan, sections, complete=complete),
+        facts=parse_all(gather_plan, sections, complete=incomplete is None),
         context=parse_context(sections.get("context")),
-        complete=complete,
+        incomplete=incomplete,
     )

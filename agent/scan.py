@@ -1,9 +1,14 @@
 """Scan a fleet: per node connect, gather once, evaluate; nodes never affect each other.
 
 Workers are daemon threads fed from a queue, at most `parallel` at a time. The main
-thread only waits on the results queue, in short slices, so Ctrl-C is handled at
-once: nodes not started are reported as not scanned (interrupted), connections in
-flight are closed, and the CLI exits 130 with the partial report.
+thread only waits on the results queue, in short slices, so Ctrl-C (or SIGTERM or
+SIGHUP, see interrupts.py) is handled at once: nodes not finished are reported with
+error kind `interrupted`, connections in flight are closed, and the CLI exits 128 +
+the signal number with the partial report.
+
+A node whose output arrived only in part (connection lost, a section over its cap,
+the whole stream over its cap) is never reported as scanned: it gets error kind
+`incomplete` together with the findings of the sections that did arrive.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import datetime as dt
 import logging
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -23,10 +29,12 @@ from agent.errors import ErrorKind, NodeError
 from agent.facts.k8s_components import K8sComponents
 from agent.facts.model import FactValue
 from agent.facts.system import SystemInfo
-from agent.findings import NodeFailure, NodeResult, RunResult
+from agent.findings import Finding, NodeFailure, NodeResult, RunResult
+from agent.interrupts import signal_of
 from agent.inventory.model import Connection, Inventory, Node
 from agent.rules.evaluate import evaluate
 from agent.rules.schema import Check
+from agent.rules.unknown_roles import evaluate_with_unknown_roles, unknown_roles
 from agent.secret import Secret
 from agent.transport.base import ConnectionInfo, RemoteProcess, Transport
 from agent.transport.local import LocalTransport
@@ -70,6 +78,10 @@ class _Tracker:
         with self._lock:
             self._open.pop(name, None)
 
+    def names(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._open)
+
     def close_all(self) -> None:
         with self._lock:
             transports = list(self._open.values())
@@ -108,7 +120,8 @@ def scan(
             target=_worker, args=(todo, done, checks, options, tracker, stop), daemon=True
         ).start()
     results: dict[str, NodeResult] = {}
-    interrupted = False
+    stop_signal: int | None = None
+    in_flight: frozenset[str] = frozenset()
     try:
         while len(results) < len(nodes):
             try:
@@ -117,13 +130,16 @@ def scan(
                 continue
             results[result.name] = result
             progress.node_done(result)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        stop_signal = signal_of(exc)
         stop.set()
+        in_flight = tracker.names()
         tracker.close_all()
     finally:
         progress.finished()
-    ordered = tuple(results.get(n.name) or _interrupted(n) for n in nodes)
+    ordered = tuple(
+        results.get(n.name) or _interrupted(n, stop_signal, cut=n.name in in_flight) for n in nodes
+    )
     return RunResult(
         run_id=str(uuid.uuid4()),
         started_at=started_at,
@@ -131,17 +147,20 @@ def scan(
         tool_version=__version__,
         inventory=inventory.source,
         nodes=ordered,
-        interrupted=interrupted,
+        interrupted=stop_signal is not None,
         checks_selected=len(checks),
+        stop_signal=stop_signal,
     )
 
 
-def _interrupted(node: Node) -> NodeResult:
+def _interrupted(node: Node, stop_signal: int | None, *, cut: bool) -> NodeResult:
+    by = signal.Signals(stop_signal).name if stop_signal else "an interrupt"
+    what = "its scan was cut off and the connection closed" if cut else "it was not started"
     return NodeResult(
         name=node.name,
         address=node.target,
         connection=None,
-        error=NodeFailure(ErrorKind.INTERNAL, "not scanned: the run was interrupted"),
+        error=NodeFailure(ErrorKind.INTERRUPTED, f"not scanned: the run was interrupted by {by}; {what}"),
     )
 
 
@@ -186,14 +205,15 @@ def scan_node(
         budget = min(options.ssh.timeouts.command, options.ssh.timeouts.node_deadline - elapsed)
         if budget <= 0:
             raise NodeError(ErrorKind.TIMEOUT, "the per-node deadline ran out while connecting")
-        facts = _gather(transport, node, checks, options, budget)
+        gathered = _gather(transport, node, checks, options, budget)
+        facts = gathered.facts
         node = with_discovered_roles(node, facts)
-        findings = tuple(evaluate(check, facts, node) for check in checks)
+        findings = judge(checks, facts, node)
         return NodeResult(
             name=node.name,
             address=node.target,
             connection=transport.info,
-            error=None,
+            error=_incomplete(gathered),
             findings=findings,
             facts_summary=facts_summary(facts, node),
             duration_seconds=round(time.monotonic() - began, 3),
@@ -213,15 +233,33 @@ def scan_node(
 
 def _gather(
     transport: Transport, node: Node, checks: Sequence[Check], options: ScanOptions, budget: float
-) -> dict[str, FactValue]:
-    gathered = gather.collect(
+) -> gather.Gathered:
+    return gather.collect(
         transport,
         facts_for(checks),
         become=node.become,
         become_password=node.become_password or options.become_password,
         timeout=budget,
     )
-    return gathered.facts
+
+
+def _incomplete(gathered: gather.Gathered) -> NodeFailure | None:
+    if gathered.incomplete is None:
+        return None
+    return NodeFailure(
+        ErrorKind.INCOMPLETE,
+        f"the gather did not complete ({gathered.incomplete}); the findings cover only the "
+        "sections that arrived",
+    )
+
+
+def judge(checks: Sequence[Check], facts: Mapping[str, FactValue], node: Node) -> tuple[Finding, ...]:
+    """Every check against the facts. `node` carries the effective roles; when they are
+    unknown (no inventory roles, discovery failed) a verdict that depends on them is ERROR."""
+    why = unknown_roles(node, facts)
+    if why is None:
+        return tuple(evaluate(check, facts, node) for check in checks)
+    return tuple(evaluate_with_unknown_roles(check, facts, node, why) for check in checks)
 
 
 def facts_for(checks: Sequence[Check]) -> set[str]:
@@ -249,7 +287,7 @@ def facts_summary(facts: Mapping[str, FactValue], node: Node) -> dict[str, str]:
         "kernel": system.kernel,
         "hostname": system.hostname,
         "root": "yes" if system.root else "no",
-        "roles": ", ".join(node.roles) or "none",
+        "roles": "unknown" if unknown_roles(node, facts) else ", ".join(node.roles) or "none",
     }
 
 

@@ -59,7 +59,7 @@ def _testcase(suite: ET.Element, node: NodeResult, finding: Finding) -> None:
 
 
 def _suite(root: ET.Element, node: NodeResult) -> tuple[int, int, int, int]:
-    if node.error is not None:
+    if node.error is not None and not node.findings:
         suite = _sub(
             root,
             "testsuite",
@@ -88,6 +88,13 @@ def _suite(root: ET.Element, node: NodeResult) -> tuple[int, int, int, int]:
             "time": f"{node.duration_seconds:.3f}",
         },
     )
+    if node.error is not None:  # incomplete: the findings that arrived, and why the rest did not
+        case = _sub(suite, "testcase", {"classname": node.name, "name": "connection"})
+        error = _sub(case, "error", {"type": node.error.kind.value, "message": node.error.message})
+        error.text = _xml_text(node.error.message)
+        counts = (counts[0] + 1, counts[1], counts[2] + 1, counts[3])
+        for key, value in zip(("tests", "errors"), (counts[0], counts[2]), strict=True):
+            suite.set(key, str(value))
     for finding in findings:
         _testcase(suite, node, finding)
     return counts

@@ -48,12 +48,15 @@ def _node(console: Console, node: NodeResult, show_passed: bool) -> None:
         header.append(f"  {printable(node.facts_summary['os'], 80)}", style="dim")
     console.print(header)
     if node.error is not None:
-        line = Text("  NOT SCANNED ", style="bold magenta")
+        # An incomplete node keeps the findings of the sections that arrived: shown
+        # under the banner, so nobody reads them as the whole picture.
+        line = Text("  INCOMPLETE " if node.findings else "  NOT SCANNED ", style="bold magenta")
         line.append(f"[{node.error.kind.value}] ", style="magenta")
         line.append(printable(node.error.message, 400))
         console.print(line)
-        console.print()
-        return
+        if not node.findings:
+            console.print()
+            return
     shown = sorted(
         (f for f in node.findings if show_passed or f.status not in (Status.PASS, Status.NOT_APPLICABLE)),
         key=report_sort_key,
