@@ -32,6 +32,8 @@ class Node:
     known_hosts_files: tuple[str, ...] = ()  # UserKnownHostsFile from ansible_ssh_common_args
     ssh_config_file: str | None = None  # -F from ansible_ssh_common_args
     strict_host_key_checking: str | None = None  # "yes" | "accept-new" (never "no")
+    legacy_algorithms: tuple[str, ...] = ()  # SSH algorithms re-enabled (agent/transport/ssh_algorithms.yaml)
+    allow_no_strict_kex: bool = False  # accept Terrapin-prone modes when the node lacks strict KEX
     connection: Connection = Connection.SSH
     become: bool = True  # gather as root through sudo (or directly when root)
     become_password: Secret | None = None

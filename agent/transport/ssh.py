@@ -1,15 +1,21 @@
 """The SSH transport: paramiko.Transport driven step by step, never SSHClient.
 
 `connect(node, options)` does what `ssh` would, in this order, each step bounded by
-what is left of the node's deadline (Timeouts.node_deadline):
+what is left of the node's deadline (Timeouts.node_deadline), and steps 2 and 3
+together by the connect timeout (per hop; a watchdog closes the connection when it
+runs out, because paramiko's banner and handshake timeouts restart with every byte
+and a server dribbling its banner would otherwise hold a worker for the whole
+node deadline):
 
 1. settings: command line > inventory > ssh_config > OpenSSH defaults (sshconfig.py,
    resolved per node and per hop in ssh_route.py);
 2. a socket: TCP to every address getaddrinfo returns, or a ProxyCommand, or a
    `direct-tcpip` channel through each ProxyJump hop (jump.py);
-3. key exchange, offering only the host key types known_hosts already lists for the
-   host, so a known ed25519 key cannot be side-stepped by negotiating rsa
-   (ssh_negotiation.py, which also explains failed negotiations);
+3. key exchange, offering only modern algorithms (ssh_algorithms.yaml; legacy ones
+   only where the inventory re-enables them) and only the host key types known_hosts
+   already lists for the host, so a known ed25519 key cannot be side-stepped by
+   negotiating rsa (ssh_negotiation.py, which also explains failed negotiations); a
+   result open to Terrapin without strict KEX is refused unless allowed;
 4. the host key checked against known_hosts (knownhosts.py) BEFORE authenticating:
    an unknown, changed or revoked key ends here and nothing is sent to the node;
 5. public key authentication, each identity offered once (a retry loop would trip
@@ -35,20 +41,28 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import paramiko
 from paramiko.ssh_exception import ChannelException, SSHException
 
 from agent.errors import ErrorKind, InputError, NodeError
 from agent.inventory.model import Node
-from agent.transport import jump, knownhosts
+from agent.transport import jump, knownhosts, ssh_algorithms
 from agent.transport.base import ConnectionInfo
+from agent.transport.connect_phase import ConnectPhase, Watchdog
 from agent.transport.options import SshOptions, Timeouts
 from agent.transport.ssh_auth import DEFAULT_IDENTITIES, authenticate
-from agent.transport.ssh_negotiation import OfferRecordingTransport, host_key_algorithms, negotiation_error
+from agent.transport.ssh_negotiation import (
+    OfferRecordingTransport,
+    RecordingSocket,
+    host_key_algorithms,
+    negotiation_error,
+    not_ssh_error,
+)
 from agent.transport.ssh_process import SshProcess
 from agent.transport.ssh_route import Deadline, Endpoint, resolve_hop, resolve_node, route
 from agent.transport.sshconfig import load_ssh_config
@@ -61,7 +75,8 @@ __all__ = ["DEFAULT_IDENTITIES", "SshProcess", "SshTransport", "connect"]
 # --------------------------------------------------------------------------- sockets
 
 
-def _tcp_connect(endpoint: Endpoint, deadline: Deadline) -> socket.socket:
+def _tcp_connect(endpoint: Endpoint, deadline: Deadline) -> tuple[socket.socket, float]:
+    """A connected socket, and when the attempt that succeeded began."""
     prefix = endpoint.prefix
     try:
         # Not bounded by our timeouts: the resolver has its own (resolv.conf).
@@ -72,6 +87,7 @@ def _tcp_connect(endpoint: Endpoint, deadline: Deadline) -> socket.socket:
     all_timed_out = True
     for family, kind, proto, _, sockaddr in addresses:
         timeout = deadline.cap(endpoint.connect_timeout, f"before connecting to {sockaddr[0]}")
+        started = time.monotonic()
         sock = socket.socket(family, kind, proto)
         sock.settimeout(timeout)
         try:
@@ -86,7 +102,7 @@ def _tcp_connect(endpoint: Endpoint, deadline: Deadline) -> socket.socket:
             sock.close()
             continue
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        return sock, started
     kind_ = ErrorKind.TIMEOUT if failures and all_timed_out else ErrorKind.CONNECT
     raise NodeError(kind_, f"{prefix}cannot connect: {'; '.join(failures) or 'no address'}")
 
@@ -104,12 +120,14 @@ class _Hop:
     identity: str
 
 
-def _handshake(sock: Any, endpoint: Endpoint, options: SshOptions, deadline: Deadline, owned: _Owned) -> _Hop:
-    transport = OfferRecordingTransport(sock)
+def _handshake(
+    sock: Any, endpoint: Endpoint, options: SshOptions, deadline: Deadline, phase: ConnectPhase, owned: _Owned
+) -> _Hop:
+    received = RecordingSocket(sock)
+    # paramiko only calls recv/send/settimeout/close on it: the recorder forwards them all.
+    transport = OfferRecordingTransport(cast("socket.socket", received))
     owned.add(transport.close)
-    transport.banner_timeout = deadline.cap(options.timeouts.banner, "before the SSH banner")
-    # paramiko reuses this for the whole key exchange after the banner.
-    transport.handshake_timeout = deadline.cap(options.timeouts.banner, "before key exchange")
+    ssh_algorithms.restrict(transport, endpoint.legacy_algorithms)
     known = knownhosts.KnownHosts.load(
         (*endpoint.user_known_hosts, *endpoint.extra_known_hosts, *endpoint.global_known_hosts)
     )
@@ -119,17 +137,24 @@ def _handshake(sock: Any, endpoint: Endpoint, options: SshOptions, deadline: Dea
     algorithms = host_key_algorithms(known_types, tuple(security.key_types))
     if algorithms:
         security.key_types = algorithms
+    left = phase.left(endpoint, "before the SSH banner")
+    transport.banner_timeout = min(options.timeouts.banner, left)
+    transport.handshake_timeout = left  # paramiko's own, restarted per packet: a fallback
+    watchdog = Watchdog(left, transport.close)
     try:
-        transport.start_client(timeout=deadline.remaining("before key exchange"))
+        # The watchdog ends a stalled handshake first; start_client's own timeout is
+        # only a backstop (it returns silently, hence the initial_kex_done check).
+        transport.start_client(timeout=left + 1.0)
     except (SSHException, EOFError, OSError) as exc:
-        raise negotiation_error(exc, transport, endpoint, known_types) from exc
-    if not transport.initial_kex_done:
-        # start_client() returns silently when its timeout passes.
-        raise NodeError(
-            ErrorKind.TIMEOUT,
-            f"{endpoint.prefix}key exchange with {endpoint.hostname} port {endpoint.port} "
-            "did not finish before the per-node deadline",
-        )
+        if watchdog.disarm():
+            raise _expired(phase, endpoint, transport, received) from None
+        raise negotiation_error(exc, transport, endpoint, known_types, received) from exc
+    if watchdog.disarm() or not transport.initial_kex_done:
+        transport.close()
+        raise _expired(phase, endpoint, transport, received)
+    refusal = ssh_algorithms.terrapin_refusal(transport, endpoint.prefix, endpoint.allow_no_strict_kex)
+    if refusal is not None:
+        raise refusal
     key = transport.get_remote_server_key()
     accepted = knownhosts.verify(
         known,
@@ -143,6 +168,14 @@ def _handshake(sock: Any, endpoint: Endpoint, options: SshOptions, deadline: Dea
     )
     identity = authenticate(transport, endpoint, options, deadline)
     return _Hop(endpoint, transport, accepted, identity)
+
+
+def _expired(
+    phase: ConnectPhase, endpoint: Endpoint, transport: OfferRecordingTransport, received: RecordingSocket
+) -> NodeError:
+    if not transport.remote_version and not received.banner_pending():
+        return not_ssh_error(received, endpoint)  # garbage, however slowly it came
+    return phase.expired(endpoint, got_banner=bool(transport.remote_version))
 
 
 # --------------------------------------------------------------------------- transport
@@ -186,14 +219,16 @@ def connect(node: Node, options: SshOptions) -> SshTransport:
     try:
         hops: list[_Hop] = []
         for endpoint in hop_endpoints:
-            hop_sock = _open_socket(endpoint, hops[-1] if hops else None, deadline, owned)
-            hops.append(_handshake(hop_sock, endpoint, options, deadline, owned))
+            hop_sock, started = _open_socket(endpoint, hops[-1] if hops else None, deadline, owned)
+            phase = ConnectPhase(started, endpoint, deadline)
+            hops.append(_handshake(hop_sock, endpoint, options, deadline, phase, owned))
         sock: socket.socket | paramiko.Channel | paramiko.ProxyCommand
         if command is not None:
+            started = time.monotonic()
             sock = _proxy_command(command, owned)
         else:
-            sock = _open_socket(target, hops[-1] if hops else None, deadline, owned)
-        hop = _handshake(sock, target, options, deadline, owned)
+            sock, started = _open_socket(target, hops[-1] if hops else None, deadline, owned)
+        hop = _handshake(sock, target, options, deadline, ConnectPhase(started, target, deadline), owned)
     except BaseException:
         owned.close()
         raise
@@ -202,12 +237,14 @@ def connect(node: Node, options: SshOptions) -> SshTransport:
 
 def _open_socket(
     endpoint: Endpoint, via: _Hop | None, deadline: Deadline, owned: _Owned
-) -> socket.socket | paramiko.Channel:
+) -> tuple[socket.socket | paramiko.Channel, float]:
+    """The hop's socket, and when the attempt began (its connect phase starts there)."""
     if via is None:
-        sock = _tcp_connect(endpoint, deadline)
+        sock, started = _tcp_connect(endpoint, deadline)
         owned.add(sock.close)
-        return sock
+        return sock, started
     timeout = deadline.cap(endpoint.connect_timeout, f"before connecting to {endpoint.hostname}")
+    started = time.monotonic()
     try:
         channel = jump.open_direct_tcpip(via.transport, endpoint.hostname, endpoint.port, timeout)
     except ChannelException as exc:
@@ -223,7 +260,7 @@ def _open_socket(
             f"{via.endpoint.label}: forwarding to {endpoint.hostname} port {endpoint.port} failed: {exc}",
         ) from None
     owned.add(channel.close)
-    return channel
+    return channel, started
 
 
 def _proxy_command(command: str, owned: _Owned) -> paramiko.ProxyCommand:
@@ -262,6 +299,8 @@ class SshTransport:
                     f"{h.host_key.fingerprint} trusted on first use, added to "
                     f"{h.host_key.added_to}"
                 )
+        for h in (*jumps, hop):
+            notes.extend(ssh_algorithms.legacy_notes(h.transport, h.endpoint.prefix))
         strict = getattr(self._transport, "agreed_on_strict_kex", None)
         if strict is False:
             notes.append("strict key exchange not negotiated (Terrapin, CVE-2023-48795)")

@@ -7,19 +7,71 @@ the operator what to change; the server's KEXINIT offer, recorded here, usually 
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import Any, cast
 
 import paramiko
 from paramiko.message import Message
 from paramiko.ssh_exception import IncompatiblePeer, ProxyCommandFailure
 
 from agent.errors import ErrorKind, NodeError
-from agent.transport import knownhosts
+from agent.textsafe import printable
+from agent.transport import knownhosts, ssh_algorithms
 from agent.transport.ssh_route import Endpoint
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OfferRecordingTransport", "host_key_algorithms", "negotiation_error"]
+__all__ = [
+    "OfferRecordingTransport",
+    "RecordingSocket",
+    "host_key_algorithms",
+    "negotiation_error",
+    "not_ssh_error",
+]
+
+_HEAD = 256  # bytes of the server's first words kept to explain a failure
+
+
+class RecordingSocket:
+    """A socket (or channel, or ProxyCommand) that keeps the first bytes it receives.
+
+    paramiko discards what it read when the banner is not SSH ("Indecipherable" only
+    after 100 lines; a decode error or a close before that looks like a refused
+    connection). With the first bytes at hand, "not an SSH server" can be told from
+    "closed before a word" and from "a banner still arriving".
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.head = bytearray()
+
+    def recv(self, size: int) -> bytes:
+        data: bytes = self._sock.recv(size)
+        if len(self.head) < _HEAD:
+            self.head += data[: _HEAD - len(self.head)]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def banner_pending(self) -> bool:
+        """Nothing received yet, or text that may still become an SSH version line.
+
+        A partial last line compatible with "SSH-" is a banner still arriving (slowly);
+        earlier complete lines are allowed before it (RFC 4253 4.2). Anything else, such
+        as binary data or an SMTP greeting waiting for us, is not SSH.
+        """
+        if not self.head:
+            return True
+        text = bytes(self.head).replace(b"\r\n", b"\n")
+        if any(byte < 0x20 and byte != 0x0A for byte in text) or 0x7F in text:
+            return False
+        partial = text.rsplit(b"\n", 1)[-1]
+        return bool(partial) and (partial.startswith(b"SSH-") or b"SSH-".startswith(partial))
+
+    def describe(self) -> str:
+        """The first bytes received, escaped for a message."""
+        return printable(bytes(self.head[:64]).decode("utf-8", "backslashreplace"), 200)
+
 
 # Host key algorithms and key exchanges paramiko >= 5.0 no longer speaks (SHA-1;
 # CVE-2026-44405, paramiko issue #2623). A node offering only these cannot be reached,
@@ -64,8 +116,20 @@ def host_key_algorithms(known_types: tuple[str, ...], preferred: tuple[str, ...]
     return [a for a in preferred if key_type(a) in known_types]
 
 
+def not_ssh_error(received: RecordingSocket, endpoint: Endpoint) -> NodeError:
+    return NodeError(
+        ErrorKind.PROTOCOL,
+        f"{endpoint.prefix}{endpoint.hostname} port {endpoint.port} is not an SSH server: "
+        f"instead of an SSH banner it sent '{received.describe()}'",
+    )
+
+
 def negotiation_error(
-    exc: BaseException, transport: OfferRecordingTransport, endpoint: Endpoint, known_types: tuple[str, ...]
+    exc: BaseException,
+    transport: OfferRecordingTransport,
+    endpoint: Endpoint,
+    known_types: tuple[str, ...],
+    received: RecordingSocket | None = None,
 ) -> NodeError:
     prefix = endpoint.prefix
     where = f"{endpoint.hostname} port {endpoint.port}"
@@ -74,6 +138,8 @@ def negotiation_error(
     if isinstance(exc, IncompatiblePeer):
         return _incompatible(exc, transport, endpoint, known_types)
     if not transport.remote_version:
+        if received is not None and not received.banner_pending():
+            return not_ssh_error(received, endpoint)
         cause = exc.__context__ or exc
         if isinstance(cause, TimeoutError):
             return NodeError(
@@ -83,7 +149,9 @@ def negotiation_error(
                 "MaxStartups, slow DNS lookups with UseDNS yes)",
             )
         if "Indecipherable" in str(exc) or "Incompatible version" in str(exc):
-            return NodeError(ErrorKind.PROTOCOL, f"{prefix}{where} is not an SSH-2 server: {exc}")
+            return NodeError(
+                ErrorKind.PROTOCOL, f"{prefix}{where} is not an SSH-2 server: {printable(str(exc), 200)}"
+            )
         return NodeError(
             ErrorKind.CONNECT,
             f"{prefix}{where} closed the connection before sending an SSH banner "
@@ -148,4 +216,7 @@ def _incompatible(
             f"{prefix}no common key exchange algorithm: the server ({version}) offers "
             f"{', '.join(offered) or 'nothing usable'}",
         )
+    for word, category in (("cipher", "ciphers"), ("macs", "macs")):
+        if word in text:
+            return ssh_algorithms.legacy_refusal(category, offer, version, prefix)
     return NodeError(ErrorKind.PROTOCOL, f"{prefix}SSH negotiation failed ({version}): {text}")

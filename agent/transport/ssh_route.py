@@ -42,7 +42,9 @@ class Endpoint:
     global_known_hosts: tuple[str, ...]
     hash_known_hosts: bool
     policy: knownhosts.Policy
-    connect_timeout: float
+    connect_timeout: float  # bounds TCP connect, banner and key exchange together
+    legacy_algorithms: tuple[str, ...]  # re-enabled by the inventory (ssh_algorithms.yaml)
+    allow_no_strict_kex: bool  # Terrapin-prone modes accepted by the inventory
     notes: tuple[str, ...]
 
     @property
@@ -105,6 +107,7 @@ def _resolve(
     identities_required: bool,
     user_known_hosts: tuple[str, ...],
     strict_value: str | None,
+    node: Node,
     options: SshOptions,
 ) -> Endpoint:
     prefix = f"{label}: " if label else ""
@@ -156,6 +159,11 @@ def _resolve(
         hash_known_hosts=bool(config.hash_known_hosts),
         policy=policy,
         connect_timeout=_connect_timeout(options, config),
+        # The node's algorithm allowances also cover the jump hosts on its way (like its
+        # StrictHostKeyChecking): a legacy algorithm is offered last, so a modern hop
+        # still negotiates a modern one, and any legacy use is noted in the report.
+        legacy_algorithms=node.legacy_algorithms,
+        allow_no_strict_kex=node.allow_no_strict_kex,
         notes=tuple(notes),
     )
 
@@ -178,6 +186,7 @@ def resolve_node(node: Node, options: SshOptions, config: SshConfig) -> Endpoint
         identities_required=bool(explicit),
         user_known_hosts=node.known_hosts_files,
         strict_value=node.strict_host_key_checking,
+        node=node,
         options=options,
     )
 
@@ -201,6 +210,7 @@ def resolve_hop(
         identities_required=not host_config.identity_files and bool(options.identity_files),
         user_known_hosts=(),  # the inventory's UserKnownHostsFile is the node's
         strict_value=node.strict_host_key_checking,
+        node=node,
         options=options,
     )
 

@@ -6,12 +6,14 @@ server) is in test_ssh_transport_hardening.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agent.errors import ErrorKind, NodeError
 from agent.transport import knownhosts
 from agent.transport.knownhosts import KnownHosts, Policy
-from tests.unit.test_knownhosts import A, A_TYPE, _line
+from tests.unit.test_knownhosts import A_TYPE, A, _line
 
 HOST = "[127.0.0.1]:2222"
 
@@ -35,7 +37,7 @@ def _refusal(known: KnownHosts, policy: Policy, label: str = "", tofu: str | Non
 @pytest.mark.parametrize("policy", [Policy.STRICT, Policy.ACCEPT_NEW])
 @pytest.mark.parametrize("label", ["", "jump host bastion (hop 1 of 1)"])
 def test_cert_authority_message_names_host_once_and_keeps_the_label(
-    policy: Policy, label: str, tmp_path: object
+    policy: Policy, label: str, tmp_path: Path
 ) -> None:
     # verify() used to reuse its `where` (the label prefix) for the CA line sources, so
     # the message began with "kh:1[127.0.0.1]:2222 presented ..." and lost the label.
