@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from agent.rules.families import Family, unique_families, unique_registry
 from agent.rules.family_component_flag import AUTHORIZATION_MODES, COMPONENT_FLAG
 from agent.rules.family_file_permissions import FILE_PERMISSIONS
+from agent.rules.family_sshd import ALGORITHMS, KEYWORD_OFF, MATCH_KEEPS_OFF
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
+from agent.rules.predicates_firewall_ports import PORT_EXPOSURE
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_patch import PATCH_PREDICATES
@@ -41,5 +43,14 @@ PREDICATES: Mapping[str, Predicate] = unique_registry(
 )
 
 FAMILIES: Mapping[str, Family] = unique_families(
-    (FILE_PERMISSIONS, COMPONENT_FLAG, AUTHORIZATION_MODES), taken=PREDICATES
+    (
+        FILE_PERMISSIONS,
+        COMPONENT_FLAG,
+        AUTHORIZATION_MODES,
+        KEYWORD_OFF,
+        ALGORITHMS,
+        MATCH_KEEPS_OFF,
+        PORT_EXPOSURE,
+    ),
+    taken=PREDICATES,
 )

@@ -21,6 +21,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, StrictStr
 
 from agent.facts.firewall import FirewallState
 from agent.facts.firewall_model import is_cluster_owner
@@ -39,6 +42,7 @@ from agent.facts.sockets import Listener, Sockets
 from agent.facts.sysctl import Sysctl
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
+from agent.rules.families import Family, FamilyArgs
 from agent.rules.predicates_firewall_common import (
     decision_source,
     decision_text,
@@ -55,6 +59,20 @@ from agent.rules.verdict import Verdict
 _Facts = Mapping[str, FactValue]
 NODEPORT_RANGE = (30000, 32767)
 NODEPORT_DECLARED = "nodeward_nodeports"  # inventory variable: "public" declares them open on purpose
+
+
+def port_range(value: object) -> tuple[int, int]:
+    """ "6443" or "2379-2380" (text, so a range reads as one); a bare integer is one port."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str):
+        raise ValueError('ports are "N" or "LOW-HIGH"')
+    low, _, high = text.partition("-")
+    if not low.isdigit() or not (high or low).isdigit():
+        raise ValueError(f'ports are "N" or "LOW-HIGH", not {text!r}')
+    first, last = int(low), int(high or low)
+    if not 0 < first <= last <= 65535:
+        raise ValueError(f"{text!r} is not a port range within 1-65535")
+    return first, last
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,74 +165,45 @@ def listening_ports_covered(facts: _Facts, node: Node) -> Verdict:
     return verdict(Status.PASS, f"every listening port is decided by a rule or blocked: {summary}")
 
 
-@dataclass(frozen=True, slots=True)
-class PortRule:
-    """One Kubernetes port group and what is acceptable for it."""
+class PortExposure(FamilyArgs):
+    """One Kubernetes port group and what is acceptable for it, e.g.
+    `{service: the kubelet API, proto: tcp, ports: "10250", fail_when: [open]}`."""
 
-    name: str
-    proto: str
-    low: int
-    high: int
-    bad: frozenset[str]  # exposure statuses that fail
-    expected: str
-
-
-def port_predicate(rule: PortRule) -> Callable[[_Facts, Node], Verdict]:
-    def predicate(facts: _Facts, node: Node) -> Verdict:
-        inputs = _inputs(facts)
-        if not isinstance(inputs, tuple):
-            return inputs
-        state, found = inputs
-        listeners = [s for s in found.on_port(rule.proto, rule.low, rule.high) if not s.loopback_only]
-        what = f"{rule.name} ({rule.proto} {rule.low}{'-' + str(rule.high) if rule.high != rule.low else ''})"
-        if not listeners:
-            role = "" if is_kubernetes(node) else " (not a Kubernetes node)"
-            return verdict(Status.PASS, f"{what} does not listen on a non-loopback address{role}")
-        judged = [e for s in listeners for e in exposures(state, s)]
-        failing = [e for e in judged if e.status in rule.bad]
-        roles = f"node roles: {roles_text(node)}"
-        if failing:
-            evidence = [e.evidence(rule.expected) for e in failing[:8]]
-            return verdict(Status.FAIL, f"{failing[0].describe()} ({roles})", evidence)
-        return verdict(Status.PASS, f"{listing([e.describe() for e in judged], 4)} ({roles})")
-
-    return predicate
+    service: StrictStr  # "the kubelet API", for sentences
+    proto: Literal["tcp", "udp"]
+    ports: Annotated[tuple[int, int], BeforeValidator(port_range)]  # "10250" or "10257-10259"
+    fail_when: tuple[Literal["open", "restricted"], ...]  # exposure statuses that fail
+    expected: StrictStr  # what is acceptable, in the evidence
 
 
-_OPEN = frozenset({"open"})
-_REACHABLE = frozenset({"open", "restricted"})
-PORT_RULES = {
-    "firewall_kubelet_api_restricted": PortRule(
-        "the kubelet API", "tcp", 10250, 10250, _OPEN, "reachable only from the control plane (restricted)"
-    ),
-    "firewall_kubelet_readonly_port_closed": PortRule(
-        "the kubelet read-only port",
-        "tcp",
-        10255,
-        10255,
-        _REACHABLE,
-        "closed: unauthenticated, never reachable",
-    ),
-    "firewall_etcd_ports_restricted": PortRule(
-        "etcd client and peer ports", "tcp", 2379, 2380, _OPEN, "reachable only from control-plane/etcd peers"
-    ),
-    "firewall_apiserver_port_restricted": PortRule(
-        "the Kubernetes API server",
-        "tcp",
-        6443,
-        6443,
-        _OPEN,
-        "reachable only from the bastion, load balancer, nodes",
-    ),
-    "firewall_controller_scheduler_ports_local": PortRule(
-        "kube-controller-manager and kube-scheduler",
-        "tcp",
-        10257,
-        10259,
-        _OPEN,
-        "bound to 127.0.0.1 or blocked",
-    ),
-}
+def judge_port_exposure(args: PortExposure, facts: _Facts, node: Node) -> Verdict:
+    inputs = _inputs(facts)
+    if not isinstance(inputs, tuple):
+        return inputs
+    state, found = inputs
+    low, high = args.ports
+    listeners = [s for s in found.on_port(args.proto, low, high) if not s.loopback_only]
+    what = f"{args.service} ({args.proto} {low}{'-' + str(high) if high != low else ''})"
+    if not listeners:
+        role = "" if is_kubernetes(node) else " (not a Kubernetes node)"
+        return verdict(Status.PASS, f"{what} does not listen on a non-loopback address{role}")
+    judged = [e for s in listeners for e in exposures(state, s)]
+    failing = [e for e in judged if e.status in args.fail_when]
+    roles = f"node roles: {roles_text(node)}"
+    if failing:
+        evidence = [e.evidence(args.expected) for e in failing[:8]]
+        return verdict(Status.FAIL, f"{failing[0].describe()} ({roles})", evidence)
+    return verdict(Status.PASS, f"{listing([e.describe() for e in judged], 4)} ({roles})")
+
+
+PORT_EXPOSURE = Family(
+    name="port_exposure",
+    args=PortExposure,
+    judge=judge_port_exposure,
+    summary="a Kubernetes port group is not reachable from outside beyond what its role allows",
+)
+
+
 _OVERLAY = (
     ("udp", 4789, "VXLAN"),
     ("udp", 8472, "flannel/cilium VXLAN"),
@@ -396,7 +385,6 @@ def forward_policy_per_role(facts: _Facts, node: Node) -> Verdict:
 
 PREDICATES: Mapping[str, Callable[[_Facts, Node], Verdict]] = {
     "firewall_listening_ports_covered": listening_ports_covered,
-    **{name: port_predicate(rule) for name, rule in PORT_RULES.items()},
     "firewall_cni_overlay_ports_restricted": cni_overlay_ports_restricted,
     "firewall_nodeport_range_restricted": nodeport_range_restricted,
     "firewall_ip_forwarding_per_role": ip_forwarding_per_role,

@@ -150,3 +150,34 @@ def test_table_driven_checks_name_a_family_not_their_own_id() -> None:
     assert maxage.args == ComponentFlag(
         component="kube-apiserver", flag="audit-log-maxage", op="ge", value=30
     )
+
+
+@pytest.mark.parametrize(
+    ("assertion", "needle"),
+    [
+        ("{predicate: sshd_keyword_off, args: {keyword: 'x11 forwarding'}}", "not an sshd keyword"),
+        ("{predicate: sshd_algorithms, args: {keyword: ciphers}}", "forbidden"),
+        ("{predicate: sshd_algorithms, args: {keyword: banner, forbidden: [x]}}", "keyword"),
+        ("{predicate: sshd_match_keeps_off, args: {keywords: [x11forwarding], what: x}}", "judged for"),
+        (
+            "{predicate: port_exposure, args: {service: s, proto: tcp, ports: '2380-2379', fail_when: [open],"
+            " expected: e}}",
+            "not a port range",
+        ),
+        (
+            "{predicate: port_exposure, args: {service: s, proto: sctp, ports: '1', fail_when: [open],"
+            " expected: e}}",
+            "proto",
+        ),
+    ],
+)
+def test_sshd_and_port_family_args_are_checked(assertion: str, needle: str) -> None:
+    problems = problems_of(f"assert: {assertion}\n")
+    assert any(needle in f"{p.field} {p.message}" for p in problems), problems
+
+
+def test_sshd_keywords_are_read_as_sshd_prints_them() -> None:
+    # `sshd -T` prints keywords in lower case: a check written as in sshd_config still matches.
+    check = validate("assert: {predicate: sshd_keyword_off, args: {keyword: X11Forwarding}}\n")
+    assert isinstance(check, Check) and check.args is not None
+    assert check.args.model_dump()["keyword"] == "x11forwarding"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from agent.catalog import load_catalog
 from agent.facts import firewall, sockets, sysctl
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates import PREDICATES
+from agent.rules.predicates import FAMILIES, PREDICATES
+from agent.rules.verdict import Verdict
 
 FACTS = Path(__file__).parent.parent / "fixtures" / "facts"
 CONTEXT = {"user": "scanner", "client_addr": "192.0.2.10", "server_port": "22"}
@@ -30,8 +32,20 @@ def facts(case: str, *, ss: str | None = None, kernel: str | None = None) -> dic
     return out
 
 
+CHECKS = {check.id: check for check in load_catalog().checks}
+
+
+def run_check(check_id: str, found: Mapping[str, FactValue], node: Node) -> Verdict:
+    """The predicate (or family, with the check's own args) that the check names."""
+    check = CHECKS[check_id]
+    assert check.predicate is not None
+    if check.args is not None:
+        return FAMILIES[check.predicate].judge(check.args, found, node)
+    return PREDICATES[check.predicate](found, node)
+
+
 def judge(name: str, found: Mapping[str, FactValue], node: Node = WORKER) -> tuple[Status, str]:
-    verdict = PREDICATES[name](found, node)
+    verdict = run_check(name, found, node)
     if verdict.status is Status.FAIL:
         assert verdict.evidence and all(e.observed and e.expected and e.source for e in verdict.evidence)
     return verdict.status, verdict.reason
