@@ -24,7 +24,7 @@ Three layouts:
 
 Records of the snippet, one per line, every free-text field hex (od, POSIX) so no argv
 or file content can forge a record:
-    P <pid> <exe hex|-> <argv hex|->
+    P <pid> <exe hex|-> <argv hex|-> <real uid> <effective uid> <exe uid> <exe mode> <user|->
     J <pid> <journal line hex>
     F <tag> <path hex>   followed by hex lines of content, then a line "."
     X <tag> <path hex>   a path that is missing ("missing.<pid>") or a directory ("dir.<pid>")
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import InputError
 from agent.facts.k8s_flags import Flags, parse_flags
+from agent.facts.k8s_trust import ROOT_IDENTITY, UNKNOWN, Identity, distrust
 from agent.facts.model import Absent, FactParseError, FactValue, Observation, RawSection, Unavailable
 from agent.textsafe import printable
 from agent.yamlsafe import load_yaml
@@ -79,6 +80,25 @@ nw_file() {
   head -c "$4" "$3" 2>/dev/null | od -An -v -tx1
   printf '.\n'
 }
+# nw_rootproc PID: real and effective uid 0, and an executable owned by root that no one
+# else can write. Root reads nothing a process names unless this holds (k8s_trust.py
+# decides again, authoritatively, on the bastion).
+nw_rootproc() {
+  [ "$(awk '/^Uid:/ { print $2 " " $3; exit }' "/proc/$1/status" 2>/dev/null)" = "0 0" ] || return 1
+  nw_x=$(stat -L -c '%u %a' "/proc/$1/exe" 2>/dev/null) || return 1
+  case $nw_x in "0 "[0-7]*) ;; *) return 1 ;; esac
+  [ $((0${nw_x#0 } & 022)) -eq 0 ]
+}
+# nw_who PID: "<real uid> <effective uid> <exe uid> <exe mode> <user>", "-" where unknown.
+nw_who() {
+  nw_ids=$(awk '/^Uid:/ { print $2 " " $3; exit }' "/proc/$1/status" 2>/dev/null)
+  case $nw_ids in [0-9]*' '[0-9]*) ;; *) nw_ids='- -' ;; esac
+  nw_x=$(stat -L -c '%u %a' "/proc/$1/exe" 2>/dev/null)
+  case $nw_x in [0-9]*' '[0-7]*) ;; *) nw_x='- -' ;; esac
+  nw_u=$(getent passwd "${nw_ids%% *}" 2>/dev/null | cut -d: -f1)
+  case $nw_u in '' | *[!a-z0-9_-]*) nw_u=- ;; esac
+  printf '%s %s %s' "$nw_ids" "$nw_x" "$nw_u"
+}
 nw_procs() {
   nw_n=0
   for nw_d in /proc/[0-9]*; do
@@ -94,10 +114,10 @@ nw_procs() {
     nw_pid=${nw_d#/proc/}
     nw_exe=$(readlink "$nw_d/exe" 2>/dev/null | head -c 4096 | nw_hex)
     nw_argv=$(head -c 131072 "$nw_d/cmdline" 2>/dev/null | nw_hex)
-    printf 'P %s %s %s\n' "$nw_pid" "${nw_exe:--}" "${nw_argv:--}"
+    printf 'P %s %s %s %s\n' "$nw_pid" "${nw_exe:--}" "${nw_argv:--}" "$(nw_who "$nw_pid")"
     case $nw_c in
       k3s*)
-        if command -v journalctl >/dev/null 2>&1; then
+        if nw_rootproc "$nw_pid" && command -v journalctl >/dev/null 2>&1; then
           journalctl -b "_PID=$nw_pid" -o cat --no-pager 2>/dev/null \
             | grep -E 'msg="Running (kubelet|kube-[a-z-]+) ' \
             | tail -n 12 | head -c 262144 | while IFS= read -r nw_l; do
@@ -136,6 +156,7 @@ class Process:
     pid: int
     exe: str | None  # readlink of /proc/<pid>/exe; None when unreadable
     argv: tuple[str, ...]
+    who: Identity = UNKNOWN  # what nw_who reported; unknown is never trusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +186,19 @@ def unhex(text: str) -> bytes:
         raise FactParseError(FACT, None, "a hex field is not hex") from None
 
 
+def _number(text: str, base: int = 10) -> int | None:
+    try:
+        return int(text, base) if text.isdigit() and len(text) <= 10 else None
+    except ValueError:
+        return None
+
+
+def identity(fields: Sequence[str]) -> Identity:
+    """`<real uid> <effective uid> <exe uid> <exe mode octal> <user>`; "-" is unknown."""
+    ruid, euid, exe_uid, exe_mode, user = fields
+    return Identity(_number(ruid), _number(euid), printable(user, 32), _number(exe_uid), _number(exe_mode, 8))
+
+
 def decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
@@ -185,7 +219,9 @@ def read_records(text: str, *, caps: Mapping[str, int] | None = None) -> Records
     lower-case twins (`p <pid> <exe> <arg> ...`, `j <pid> <text>`, `f <tag> <path>` then
     raw lines up to ".", `x <tag> <path>`) are a readable dialect for hand-written check
     fixtures only: the snippet never prints them, and since everything it prints from
-    the node is hex, node content can never forge one.
+    the node is hex, node content can never forge one. A fixture `p` process runs as
+    root from a root-owned executable unless an `o <pid> <real uid> <effective uid>
+    <exe uid> <exe mode octal> <user>` record says otherwise.
     """
     processes: list[Process] = []
     journal: dict[int, list[str]] = {}
@@ -197,13 +233,22 @@ def read_records(text: str, *, caps: Mapping[str, int] | None = None) -> Records
         tag, _, rest = line.partition(" ")
         fields = rest.split(" ")
         if tag in ("P", "p") and len(fields) >= 2 and fields[0].isdigit():
-            if tag == "P" and len(fields) == 3:
+            if tag == "P" and len(fields) in (3, 8):
                 exe = decode(unhex(fields[1])).rstrip("\n") or None
                 argv = split_argv(unhex(fields[2])[:MAX_ARGV_BYTES])
+                who = identity(fields[3:]) if len(fields) == 8 else UNKNOWN
+            elif tag == "P":
+                continue
             else:
                 exe, argv = (fields[1] if fields[1] != "-" else None), tuple(fields[2:MAX_ARGS])
+                who = ROOT_IDENTITY
             if len(processes) < MAX_PROCESSES:
-                processes.append(Process(int(fields[0]), exe, argv))
+                processes.append(Process(int(fields[0]), exe, argv, who))
+        elif tag == "o" and len(fields) == 6 and fields[0].isdigit():
+            pid = int(fields[0])
+            processes = [
+                Process(p.pid, p.exe, p.argv, identity(fields[1:])) if p.pid == pid else p for p in processes
+            ]
         elif tag in ("J", "j") and len(fields) >= 2 and fields[0].isdigit():
             body = decode(unhex(fields[1])) if tag == "J" else " ".join(fields[1:])
             journal.setdefault(int(fields[0]), []).append(body)
@@ -247,11 +292,28 @@ class Component:
 
 
 @dataclass(frozen=True, slots=True)
+class Impostor:
+    """A process named like a component that k8s_trust.py does not believe: it gives
+    the node no role and nodeward no flag or path."""
+
+    kind: str
+    pid: int
+    exe: str | None
+    why: str
+
+    @property
+    def text(self) -> str:
+        exe = printable(self.exe or "unknown executable", 200)
+        return f"pid {self.pid} looks like {self.kind} ({exe}) but {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
 class K8sComponents:
     components: tuple[Component, ...]
     manifests: tuple[str, ...] = ()  # static pod manifest files read
     notes: tuple[str, ...] = ()  # what could not be read or decided, for the report
     embedders: Mapping[str, int] = field(default_factory=dict)  # "k3s" -> pid of the k3s process
+    impostors: tuple[Impostor, ...] = ()
 
     def get(self, kind: str) -> Component | None:
         """The running process of `kind` (first found); else its static pod manifest."""
@@ -277,7 +339,10 @@ class K8sComponents:
 
     def lookup(self, path: str) -> Observation | None:
         """`roles`, `<kind>.present`, `<kind>.pid`, `<kind>.source`, `<kind>.embedded_in`,
-        `<kind>.flag.<name>` (effective value; None when not set)."""
+        `<kind>.flag.<name>` (effective value; None when not set), `impostors.count`."""
+        if path == "impostors.count":
+            shown = "; ".join(i.text for i in self.impostors[:8]) or "no process posing as a component"
+            return Observation(len(self.impostors), f"/proc/<pid>/status and /proc/<pid>/exe: {shown}"[:900])
         if path == "roles":
             return Observation(self.roles, "discovered from /proc/<pid>/cmdline and static pod manifests")
         kind, _, rest = path.partition(".")
@@ -393,9 +458,15 @@ def _strings(value: object) -> tuple[str, ...]:
 def assemble(records: Records) -> K8sComponents:
     components: list[Component] = []
     embedders: dict[str, int] = {}
+    impostors: list[Impostor] = []
     notes = list(records.warnings)
     for process in records.processes:
         kind, start = kind_of(process)
+        posing_as = kind or embedder_of(process)
+        why = distrust(posing_as, process.who) if posing_as is not None else None
+        if posing_as is not None and why is not None:
+            impostors.append(Impostor(posing_as, process.pid, process.exe, why))
+            continue
         if kind is not None:
             embedded = "rke2" if rke2_child(process) else None
             components.append(
@@ -432,7 +503,7 @@ def assemble(records: Records) -> K8sComponents:
             continue  # the running process is the truth; its manifest may be pending a restart
         embedded = "rke2" if "/rancher/rke2/" in record.path else None
         components.append(Component(kind, None, argv, parse_flags(argv), record.path, embedded))
-    return K8sComponents(tuple(components), tuple(manifests), tuple(notes), embedders)
+    return K8sComponents(tuple(components), tuple(manifests), tuple(notes), embedders, tuple(impostors))
 
 
 def _k3s_components(process: Process, journal: Sequence[str], notes: list[str]) -> Iterator[Component]:
@@ -498,7 +569,7 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         return Unavailable(str(exc))
     if section.truncated:
         return Unavailable(f"the {FACT} section was cut off at its size limit")
-    if not found.components:
+    if not found.components and not found.impostors:
         why = "no kubelet, kube-apiserver, etcd, controller-manager, scheduler or kube-proxy process"
         if found.manifests:
             why += " and no static pod manifest that runs one"

@@ -35,7 +35,7 @@ import stat as statmod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agent.facts import parts
+from agent.facts import k8s_trust, parts
 from agent.facts.model import Absent, FactValue, Observation, RawSection, Unavailable
 from agent.facts.parts import Part, part_or_empty, split_parts
 from agent.textsafe import printable
@@ -85,10 +85,28 @@ nw_pids=$(for nw_d in /proc/[0-9]*; do
   nw_e=${nw_e% (deleted)}
   nw_e=${nw_e##*/}
   case $nw_e in '' | *[!A-Za-z0-9._+-]*) nw_e=- ;; esac
-  printf '%s %s\n' "${nw_d#/proc/}" "$nw_e"
+  # Who runs it, and who owns its executable: the awk below believes a component only
+  # as k8s_trust.py does (a user's ~/x/kubelet --config=/etc/passwd names nothing).
+  nw_ids=$(awk '/^Uid:/ { print $2 " " $3; exit }' "$nw_d/status" 2>/dev/null)
+  case $nw_ids in [0-9]*' '[0-9]*) ;; *) nw_ids='- -' ;; esac
+  nw_x=$(stat -L -c '%u %a' "$nw_d/exe" 2>/dev/null)
+  case $nw_x in [0-9]*' '[0-7]*) ;; *) nw_x='- -' ;; esac
+  nw_u=root
+  if [ "${nw_ids%% *}" != 0 ]; then nw_u=$(getent passwd "${nw_ids%% *}" 2>/dev/null | cut -d: -f1); fi
+  case $nw_u in '' | *[!a-z0-9_-]*) nw_u=- ;; esac
+  printf '%s %s %s %s %s\n' "${nw_d#/proc/}" "$nw_e" "$nw_ids" "$nw_x" "$nw_u"
 done | head -n 64)
 nw_procs=$(printf '%s\n' "$nw_pids" | awk '
 function base(p) { sub(/.*\//, "", p); return p }
+function writable(mode,   g, o) {  # group or other write bit of an octal mode string
+  g = substr(mode, length(mode) - 1, 1); o = substr(mode, length(mode), 1)
+  return g ~ /[2367]/ || o ~ /[2367]/
+}
+function trusted(kind,   user) {
+  if (ruid == "-" || ruid != euid || exeuid != "0" || exemode == "-" || writable(exemode)) return 0
+  user = ruid == "0" ? "root" : name
+  return (kind ":" user) in allowed
+}
 function clean(v) {
   while (v != "/" && v ~ /\/$/) sub(/\/$/, "", v)
   if (v !~ /^\/[A-Za-z0-9._\/+:@=,~-]*$/ || length(v) >= 1024) return ""
@@ -107,6 +125,8 @@ function emit(pid, kind, name, value,   d, c) {
   else print "unsafe", pid, kind, name
 }
 BEGIN {
+  split("@TRUST_PAIRS@", t, " ")
+  for (i in t) allowed[t[i]] = 1
   split("kubelet kube-apiserver etcd kube-controller-manager kube-scheduler kube-proxy", t, " ")
   for (i in t) comp[t[i]] = 1
   split("kubeconfig bootstrap-kubeconfig config config-dir client-ca-file tls-cert-file" \
@@ -131,8 +151,9 @@ BEGIN {
   split("kubeconfig config", t, " ")
   for (i in t) want["kube-proxy", t[i]] = 1
 }
-NF == 2 {
-  pid = $1; exe = $2; file = "/proc/" pid "/cmdline"; n = 0
+NF == 7 {
+  pid = $1; exe = $2; ruid = $3; euid = $4; exeuid = $5; exemode = $6; name = $7
+  file = "/proc/" pid "/cmdline"; n = 0
   split("", a)
   rs = RS; RS = "\0"
   while (n < 4096 && (getline x < file) > 0) a[++n] = x
@@ -145,6 +166,7 @@ NF == 2 {
   else if (b ~ /^k3s(-|$)/ || exe ~ /^k3s(-|$)/) kind = "k3s"
   else if (b ~ /^rke2(-|$)/ || exe ~ /^rke2(-|$)/) kind = "rke2"
   if (kind == "") next
+  if (!trusted(kind)) { print "impostor", pid, kind; next }
   print "proc", pid, kind
   for (i = first; i <= n; i++) {
     x = a[i]
@@ -465,7 +487,7 @@ for nw_p in $nw_docs; do
 done
 exit 0
 """
-)
+).replace("@TRUST_PAIRS@", k8s_trust.awk_pairs())
 
 MARK = "@nodeward-k8s-files 1"
 

@@ -105,6 +105,10 @@ for nw_d in /proc/[0-9]*; do
   nw_c=
   read -r nw_c 2>/dev/null <"$nw_d/comm" || continue
   nw_pid=${nw_d#/proc/}
+  case $nw_c in kubelet|hyperkube|kube-proxy|k3s*) ;; *) continue ;; esac
+  # Only a root process running a root-owned executable names files root reads here: a
+  # user's ~/x/kubelet --config=/etc/shadow must not make us read /etc/shadow.
+  nw_rootproc "$nw_pid" || continue
   case $nw_c in
     kubelet|hyperkube|kube-proxy) nw_args=$(tr '\0' '\n' <"$nw_d/cmdline" 2>/dev/null) ;;
     k3s*)
