@@ -11,7 +11,10 @@ Where parameters come from, in this order:
    `nodeward_remediate_opt_in: [<remediation id>]` enables fixes whose manifest says
    `opt_in` (firewall default-deny);
 4. facts, only to refuse: a kubelet field set by a flag or a drop-in cannot be fixed
-   by editing the config file.
+   by editing the config file;
+5. facts, for the files a running component names (`process_files`, `kubelet_config`):
+   resolved here from trusted processes only, never looked up on the node by process
+   name (process_paths.py, issue 12 item 1).
 
 Every value goes through the manifest's types (manifest.py) before anything renders.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from agent.facts.model import FactValue
 from agent.findings import Finding, Status
 from agent.inventory.model import Node
+from agent.remediate import process_paths
 from agent.remediate.manifest import Manifest, ParamError, ParamValue, Remediations, resolve_roles
 from agent.remediate.render import FixScript
 
@@ -115,6 +119,24 @@ def _auto(manifest: Manifest, ctx: Context, node: Node) -> dict[str, object]:
     return values
 
 
+def _from_facts(manifest: Manifest, merged: dict[str, object], facts: Mapping[str, FactValue]) -> list[str]:
+    """Fill `process_files` and `kubelet_config` parameters from the scan's facts (an
+    inventory value wins); returns why files a process names are left alone."""
+    notes: list[str] = []
+    for name, spec in manifest.params.items():
+        if spec.auto == "process_files" and name not in merged:
+            specs = merged.get("process_paths", [])
+            wanted = [str(s) for s in specs] if isinstance(specs, list | tuple) else []
+            resolved = process_paths.from_flags(wanted, facts)
+            merged[name] = list(resolved.paths)
+            notes += [f"left alone: {why}" for why in resolved.refused]
+        elif spec.auto == "kubelet_config" and name not in merged:
+            found = process_paths.kubelet_config(facts)
+            if found is not None:
+                merged[name] = found
+    return notes
+
+
 def _names(node: Node, key: str) -> set[str]:
     raw = node.vars.get(key, [])
     if isinstance(raw, str):
@@ -153,8 +175,11 @@ def bind(
                 )
             )
             return
+        raw_params = {**_auto(manifest, ctx, node), **resolve_roles(raw, ctx.roles)}
+        for note in _from_facts(manifest, raw_params, facts):
+            refused.append(Refusal(manifest.id, check_ids, note))
         try:
-            params = manifest.validate_params({**_auto(manifest, ctx, node), **resolve_roles(raw, ctx.roles)})
+            params = manifest.validate_params(raw_params)
         except ParamError as exc:
             refused.append(Refusal(manifest.id, check_ids, f"parameters: {exc}"))
             return

@@ -42,7 +42,16 @@ from agent.yamlsafe import load_yaml
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
 RELOADS = ("sshd", "sudo", "kubelet", "sysctl", "nftables", "apt", "none")
 LEVELS = ("none", "low", "medium", "high")
-AUTO_SOURCES = ("keep_users", "bastion_addresses", "ssh_port", "roles", "login_user", "sudo_nopasswd_allowed")
+AUTO_SOURCES = (
+    "keep_users",
+    "bastion_addresses",
+    "ssh_port",
+    "roles",
+    "login_user",
+    "sudo_nopasswd_allowed",
+    "process_files",  # files trusted processes name (agent/remediate/process_paths.py)
+    "kubelet_config",  # the trusted running kubelet's --config
+)
 PARAM_TYPES = ("word", "text", "enum", "int", "bool", "path", "mode", "user", "group", "cidr", "port", "list")
 
 _MAX_MANIFEST_BYTES = 128 * 1024
@@ -469,6 +478,8 @@ def auto_samples(manifest: Manifest) -> dict[str, object]:
         "ssh_port": 22,
         "roles": ["worker"],
         "sudo_nopasswd_allowed": ["%automation"],
+        "process_files": ["/var/lib/kubelet/config.yaml"],
+        "kubelet_config": "/var/lib/kubelet/config.yaml",
     }
     return {name: samples[spec.auto] for name, spec in manifest.params.items() if spec.auto is not None}
 

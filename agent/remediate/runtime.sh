@@ -175,13 +175,67 @@ nw_edit() {
 	esac
 }
 
+# nw_pinned PATH: PATH is a regular file, not a symbolic link, and every directory
+# above it is a real directory owned by root that no group or other user can write:
+# only root can change what the name points at. NW_PIN_WHY says why not.
+nw_pinned() {
+	NW_PIN_WHY=
+	if [ -L "$1" ] || [ ! -f "$1" ]; then
+		NW_PIN_WHY="$1 is a symbolic link or not a regular file: not touched"
+		return 1
+	fi
+	nw_p=$1
+	while [ "$nw_p" != / ]; do
+		nw_p=${nw_p%/*}
+		[ -n "$nw_p" ] || nw_p=/
+		nw_st=$(stat -c '%u %a %F' -- "$nw_p" 2>/dev/null)
+		case $nw_st in
+		"0 "[0-7]*" directory") ;;
+		*)
+			NW_PIN_WHY="$1: $nw_p is not a directory owned by root: not touched"
+			return 1
+			;;
+		esac
+		if [ -L "$nw_p" ] || [ $((0$(printf '%s' "$nw_st" | cut -d' ' -f2) & 022)) -ne 0 ]; then
+			NW_PIN_WHY="$1: $nw_p can be changed by someone other than root: not touched"
+			return 1
+		fi
+	done
+}
+
+# nw_pin PATH: refuse the fix unless PATH is pinned (nw_pinned), and remember its
+# device and inode: nw_install_one changes that very file or nothing.
+nw_pin() {
+	nw_pinned "$1" || {
+		nw_refuse "$NW_PIN_WHY"
+		return 1
+	}
+	nw_slot "$1" || return 1
+	nw_inode "$1"
+}
+
+nw_inode() {
+	[ -f "$NW_SLOT/ino" ] || stat -c '%d:%i' -- "$1" >"$NW_SLOT/ino"
+}
+
+# nw_chmod/nw_chown never act through a symbolic link (chmod would change its target).
 nw_chmod() {
 	nw_slot "$1" || return 1
+	if [ -L "$1" ]; then
+		NW_FIX_ERROR="$1 is a symbolic link: nodeward does not change modes through links"
+		return 1
+	fi
+	nw_inode "$1" || return 1
 	printf '%s\n' "$2" >"$NW_SLOT/mode"
 }
 
 nw_chown() {
 	nw_slot "$1" || return 1
+	if [ -L "$1" ]; then
+		NW_FIX_ERROR="$1 is a symbolic link: nodeward does not change owners through links"
+		return 1
+	fi
+	nw_inode "$1" || return 1
 	printf '%s\n' "$2" >"$NW_SLOT/owner"
 	printf '%s\n' "$3" >"$NW_SLOT/group"
 }
@@ -564,6 +618,11 @@ nw_install_one() {
 		nw_owner=$(cat "$1/owner" 2>/dev/null || printf '%s' "$nw_ou")
 		nw_group=$(cat "$1/group" 2>/dev/null || printf '%s' "$nw_og")
 	fi
+	# The very file the fixes examined, or nothing: a name swapped for a symbolic link or
+	# another file since then is not followed.
+	if [ -f "$1/ino" ] && { [ -L "$nw_d" ] || [ "$(stat -c '%d:%i' -- "$nw_d" 2>/dev/null)" != "$(cat "$1/ino")" ]; }; then
+		return 1
+	fi
 	if [ -f "$1/cand" ]; then
 		nw_dir=${nw_d%/*}
 		[ -n "$nw_dir" ] || nw_dir=/
@@ -580,7 +639,20 @@ nw_install_one() {
 		rm -f "$nw_stage"
 		return 1
 	fi
-	chown "$nw_owner:$nw_group" "$nw_d" && chmod "$nw_mode" "$nw_d" && nw_emit installed "$nw_d"
+	# Owner and mode only. chown first: the kernel clears set-uid/set-gid on a chown, and
+	# a chmod after it must not bring them back, so the mode is at most the one the file
+	# had (a fix only removes bits). -h and the link test: never through a link.
+	[ -L "$nw_d" ] && return 1
+	nw_mode=$(printf '%04o' $((0$nw_mode & 0$nw_om)))
+	nw_uid_want=$(nw_uid "$nw_owner") nw_gid_want=$(nw_gid "$nw_group")
+	[ -n "$nw_uid_want" ] && [ -n "$nw_gid_want" ] || return 1
+	chown -h -- "$nw_uid_want:$nw_gid_want" "$nw_d" || return 1
+	[ -L "$nw_d" ] && return 1
+	chmod -- "$nw_mode" "$nw_d" || return 1
+	# shellcheck disable=SC2046 # three numbers
+	set -- $(stat -c '%u %g %a' -- "$nw_d")
+	[ "$1:$2" = "$nw_uid_want:$nw_gid_want" ] && [ $((0$3)) -eq $((0$nw_mode)) ] || return 1
+	nw_emit installed "$nw_d"
 }
 
 nw_validate_sshd() {
