@@ -3,18 +3,47 @@
 The schema is agent/schemas/report-v1.schema.json (JSON Schema 2020-12), shipped in
 the wheel and validated in tests. Additive changes bump the minor version; anything
 that could break a consumer bumps the major version and the schema file name.
+
+Every string in the document is escaped the way finding reasons are (textsafe.printable):
+host names, os-release names, kernel versions, SSH banners and error messages come from
+the node or the network and may carry ESC, BEL or CR. ensure_ascii alone is not enough:
+it escapes them in the JSON text, but every consumer that parses the document gets the
+raw characters back and prints them to a terminal or a log. Escaping happens once, over
+the whole document, so a field added later cannot be forgotten; text that is already
+safe (ids, enum values, times, escaped reasons) comes out unchanged.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from agent.findings import Finding, NodeResult, RunResult, Severity, Status
+from agent.textsafe import printable
 
 SCHEMA_VERSION = "1.0"
+# Longer than any string the report builds on purpose (reasons stop at 1200): this bound
+# only stops a node's megabyte "hostname" or banner.
+_MAX_STRING = 4096
 
 
 def to_document(run: RunResult) -> dict[str, object]:
+    document: dict[str, object] = _visible(_document(run))
+    return document
+
+
+def _visible(value: object) -> Any:
+    """`value` with every string, key or value, at any depth, passed through printable."""
+    if isinstance(value, str):
+        return printable(value, _MAX_STRING)
+    if isinstance(value, dict):
+        return {_visible(k): _visible(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_visible(item) for item in value]
+    return value  # numbers, booleans, None
+
+
+def _document(run: RunResult) -> dict[str, Any]:
     counts = run.status_counts()
     return {
         "schema_version": SCHEMA_VERSION,

@@ -12,6 +12,7 @@ import jsonschema
 from agent.errors import ErrorKind
 from agent.findings import Evidence, Finding, NodeFailure, NodeResult, Reference, RunResult, Severity, Status
 from agent.report import html_report, json_report, junit, prometheus, table
+from agent.textsafe import printable
 from agent.transport.base import ConnectionInfo
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "agent" / "schemas" / "report-v1.schema.json").read_text())
@@ -66,7 +67,8 @@ def test_json_validates_against_schema() -> None:
     jsonschema.validate(document, SCHEMA)
     assert document["summary"]["statuses"]["fail"] == 1
     assert document["summary"]["unscanned"] == 1
-    assert document["nodes"][1]["error"] == {"kind": "dns", "message": "no such host " + HOSTILE}
+    # Remote text is escaped in the parsed document too, as reasons are (issue #12 item 9).
+    assert document["nodes"][1]["error"] == {"kind": "dns", "message": "no such host " + printable(HOSTILE)}
 
 
 def test_json_is_ascii_so_control_characters_are_escaped() -> None:
