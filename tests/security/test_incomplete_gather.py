@@ -24,6 +24,7 @@ import select
 import socket
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,13 @@ from typing import Any
 import jsonschema
 import pytest
 
+from agent import exit_codes
 from agent.catalog import load_catalog
+from agent.errors import ErrorKind
 from agent.facts.model import Absent, FactValue, Unavailable
-from agent.findings import Finding, Status
+from agent.findings import Finding, NodeFailure, NodeResult, RunResult, Severity, Status
 from agent.inventory.model import Node
+from agent.report import html_report, junit, table
 from agent.scan import judge, with_discovered_roles
 from tests.fleet.harness import Fleet, FleetKeys, FleetNode, load_spec
 from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, scan_json, statuses
@@ -259,3 +263,35 @@ def test_inventory_roles_win_over_failed_discovery() -> None:
     # The operator's roles are known roles: a bastion is not a worker, whatever discovery did.
     judged = _judged(Unavailable("cut off"), roles=("bastion",))
     assert judged[ROLE_CHECK].status is Status.NOT_APPLICABLE
+
+
+# --- every report shows an incomplete node's findings under its error (pure code) -----
+
+
+def _incomplete_run() -> RunResult:
+    arrived = Finding(
+        SSHD_CHECK, "No password logins", Severity.HIGH, Status.FAIL, "passwordauthentication is yes"
+    )
+    node = NodeResult(
+        name="cut",
+        address="127.0.0.1",
+        connection=None,
+        error=NodeFailure(ErrorKind.INCOMPLETE, "the gather did not complete (sections cut off: firewall)"),
+        findings=(arrived,),
+    )
+    return RunResult("run", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "0", "inv", (node,))
+
+
+def test_reports_show_an_incomplete_node_as_incomplete_with_what_arrived() -> None:
+    run = _incomplete_run()
+    text = table.render(run, show_passed=True)
+    assert "INCOMPLETE [incomplete]" in text and SSHD_CHECK in text, text
+    assert "0/1 nodes scanned" in text
+    page = html_report.render(run)
+    assert "INCOMPLETE" in page and SSHD_CHECK in page
+    suite = ET.fromstring(junit.render(run)).find("testsuite")  # noqa: S314 - our own output
+    assert suite is not None
+    names = [case.get("name", "") for case in suite.iter("testcase")]
+    assert "connection" in names and any(SSHD_CHECK in n for n in names), names
+    assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("2", "1", "1")
+    assert exit_codes.for_run(run, Severity.LOW) == exit_codes.ExitCode.UNSCANNED
