@@ -20,11 +20,13 @@ from agent.rules.families import Family, unique_families, unique_registry
 from agent.rules.family_component_flag import AUTHORIZATION_MODES, COMPONENT_FLAG
 from agent.rules.family_file_permissions import FILE_PERMISSIONS
 from agent.rules.family_sshd import ALGORITHMS, KEYWORD_OFF, MATCH_KEEPS_OFF
+from agent.rules.predicates_audit import AUDIT_FILES_PROTECTED, AUDIT_PREDICATES, AUDIT_WATCHES
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
 from agent.rules.predicates_firewall_ports import PORT_EXPOSURE
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
-from agent.rules.predicates_patch import PATCH_PREDICATES
+from agent.rules.predicates_mac import MAC_PREDICATES
+from agent.rules.predicates_packages import PACKAGES_HELD, PACKAGES_PREDICATES, SECURITY_UPDATES
 from agent.rules.predicates_sshd import SSHD_PREDICATES
 from agent.rules.predicates_sudo import SUDO_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
@@ -36,7 +38,9 @@ PREDICATES: Mapping[str, Predicate] = unique_registry(
         FIREWALL_PREDICATES,
         K8S_FILES_PREDICATES,
         KUBELET_PREDICATES,
-        PATCH_PREDICATES,
+        PACKAGES_PREDICATES,
+        MAC_PREDICATES,
+        AUDIT_PREDICATES,
         SSHD_PREDICATES,
         SUDO_PREDICATES,
     )
@@ -51,6 +55,10 @@ FAMILIES: Mapping[str, Family] = unique_families(
         ALGORITHMS,
         MATCH_KEEPS_OFF,
         PORT_EXPOSURE,
+        SECURITY_UPDATES,
+        PACKAGES_HELD,
+        AUDIT_WATCHES,
+        AUDIT_FILES_PROTECTED,
     ),
     taken=PREDICATES,
 )

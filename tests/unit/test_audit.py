@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agent.facts import audit, audit_service
@@ -10,19 +11,25 @@ from agent.facts.audit_service import AuditdService
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates_patch import (
-    audit_config_protected,
-    audit_logs_protected,
-    audit_rules_loaded,
-    audit_tools_protected,
-    audit_watches_identity,
-    audit_watches_kubernetes,
-    audit_watches_sudoers,
-    auditd_running,
-)
+from agent.rules.predicates_audit import audit_rules_loaded, auditd_running
+from agent.rules.verdict import Verdict
+from tests.checkrun import run_check
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "audit"
 NODE = Node(name="n1", roles=("worker",))
+
+
+def by_check(check_id: str) -> Callable[[Mapping[str, FactValue], Node], Verdict]:
+    return lambda facts, node: run_check(check_id, facts, node)
+
+
+# The catalogue's checks, with the paths and modes of their YAML.
+audit_watches_identity = by_check("audit_rules_watch_identity")
+audit_watches_sudoers = by_check("audit_rules_watch_sudoers")
+audit_watches_kubernetes = by_check("audit_rules_watch_kubernetes")
+audit_logs_protected = by_check("audit_log_files_protected")
+audit_config_protected = by_check("audit_config_files_protected")
+audit_tools_protected = by_check("audit_tools_protected")
 
 
 def load(name: str) -> AuditConfig:

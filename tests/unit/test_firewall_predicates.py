@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.catalog import load_catalog
 from agent.facts import firewall, sockets, sysctl
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates import FAMILIES, PREDICATES
-from agent.rules.verdict import Verdict
+from tests.checkrun import run_check
 
 FACTS = Path(__file__).parent.parent / "fixtures" / "facts"
 CONTEXT = {"user": "scanner", "client_addr": "192.0.2.10", "server_port": "22"}
@@ -30,18 +28,6 @@ def facts(case: str, *, ss: str | None = None, kernel: str | None = None) -> dic
     if kernel is not None:
         out["sysctl"] = sysctl.parse(RawSection("sysctl", kernel.encode(), b"", 0, False), CONTEXT)
     return out
-
-
-CHECKS = {check.id: check for check in load_catalog().checks}
-
-
-def run_check(check_id: str, found: Mapping[str, FactValue], node: Node) -> Verdict:
-    """The predicate (or family, with the check's own args) that the check names."""
-    check = CHECKS[check_id]
-    assert check.predicate is not None
-    if check.args is not None:
-        return FAMILIES[check.predicate].judge(check.args, found, node)
-    return PREDICATES[check.predicate](found, node)
 
 
 def judge(name: str, found: Mapping[str, FactValue], node: Node = WORKER) -> tuple[Status, str]:

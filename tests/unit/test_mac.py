@@ -11,7 +11,7 @@ from agent.facts.mac import MacState
 from agent.facts.model import RawSection, Unavailable
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates_patch import mac_framework_enforcing, mac_not_disabled_at_boot
+from agent.rules.predicates_mac import mac_framework_enforcing, mac_not_disabled_at_boot
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "mac"
 NODE = Node(name="n1", roles=("worker",))

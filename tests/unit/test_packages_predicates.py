@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 from agent.facts import kernel, packages, system
@@ -10,17 +11,23 @@ from agent.facts.model import FactValue, RawSection
 from agent.facts.packages_model import DAY, IndexSource, PackageState
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates import PREDICATES
-from agent.rules.predicates_patch import (
-    kernel_running_newest,
-    kubernetes_packages_held,
-    reboot_not_required,
-    security_updates_applied,
-)
+from agent.rules.predicates import FAMILIES, PREDICATES
+from agent.rules.predicates_packages import kernel_running_newest, reboot_not_required
+from agent.rules.verdict import Verdict
+from tests.checkrun import run_check
 
 FACTS = Path(__file__).parent.parent / "fixtures" / "facts"
 NODE = Node(name="n1", roles=("worker",))
 NOW = 1795400000
+
+
+def security_updates_applied(facts: Mapping[str, FactValue], node: Node) -> Verdict:
+    """The catalogue's check, with its own max_metadata_age_days."""
+    return run_check("packages_security_updates_applied", facts, node)
+
+
+def kubernetes_packages_held(facts: Mapping[str, FactValue], node: Node) -> Verdict:
+    return run_check("packages_kubernetes_components_held", facts, node)
 
 
 def packages_fact(name: str) -> PackageState:
@@ -41,13 +48,10 @@ def kernel_facts(name: str, os_release: str = "debian12.out") -> dict[str, FactV
 
 
 def test_registered_in_the_shared_registry() -> None:
-    for name in (
-        "security_updates_applied",
-        "kernel_running_newest",
-        "reboot_not_required",
-        "audit_logs_protected",
-    ):
+    for name in ("kernel_running_newest", "reboot_not_required", "auditd_running"):
         assert name in PREDICATES
+    for name in ("security_updates", "packages_held", "audit_files_protected"):
+        assert name in FAMILIES
 
 
 def test_pending_security_update_fails_with_names_and_both_evidence_lines() -> None:
