@@ -89,7 +89,7 @@ nw_rootproc() {
   case $nw_x in "0 "[0-7]*) ;; *) return 1 ;; esac
   [ $((0${nw_x#0 } & 022)) -eq 0 ]
 }
-# nw_who PID: "<real uid> <effective uid> <exe uid> <exe mode> <user>", "-" where unknown.
+# nw_who PID: "REAL-UID EFFECTIVE-UID EXE-UID EXE-MODE USER", "-" where unknown.
 nw_who() {
   nw_ids=$(awk '/^Uid:/ { print $2 " " $3; exit }' "/proc/$1/status" 2>/dev/null)
   case $nw_ids in [0-9]*' '[0-9]*) ;; *) nw_ids='- -' ;; esac
