@@ -109,7 +109,7 @@ def scan(
         int, typer.Option("--parallel", "-p", min=1, max=256, help="Nodes scanned at once.")
     ] = 10,
     connect_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds for TCP connect and banner.")
+        float, typer.Option(min=0.1, help="Seconds for TCP connect + SSH banner + key exchange, per hop.")
     ] = 10.0,
     command_timeout: Annotated[float, typer.Option(min=1, help="Seconds for the gather script.")] = 120.0,
     node_deadline: Annotated[float, typer.Option(min=1, help="Seconds for everything on one node.")] = 300.0,

@@ -32,6 +32,7 @@ from agent.inventory.model import Connection, Inventory, Node
 from agent.inventory.sshargs import ACCEPT_NEW_HINT, SshArgs, SshArgsError, parse_ssh_args
 from agent.inventory.tree import Locator, Origin, Problems, ResolvedHost, Tree, Var, VarSet
 from agent.secret import Secret
+from agent.transport.ssh_algorithms import legacy_names
 from agent.yamlsafe import UnsafeText
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ NATIVE_FIELDS = (
     "known_hosts_file",
     "ssh_config_file",
     "strict_host_key_checking",
+    "legacy_algorithms",
+    "allow_no_strict_kex",
 )
 
 # Ansible spelling -> canonical field. ansible_ssh_* host/port/user are the pre-2.0
@@ -70,6 +73,8 @@ ANSIBLE_SPELLINGS: Mapping[str, str] = {
     "ansible_ssh_common_args": "ssh_common_args",
     "ansible_ssh_extra_args": "ssh_extra_args",
     "nodeward_roles": "roles",
+    "nodeward_legacy_algorithms": "legacy_algorithms",
+    "nodeward_allow_no_strict_kex": "allow_no_strict_kex",
 }
 NATIVE_SPELLINGS: Mapping[str, str] = {**{f: f for f in NATIVE_FIELDS}, **ANSIBLE_SPELLINGS}
 FREE_VARS_KEY = "vars"  # native: the free-form mapping for checks
@@ -394,6 +399,22 @@ def _host_key_checking(value: object, _ctx: Context) -> str:
     raise FieldError(f"strict_host_key_checking must be yes or accept-new, not {value!r}")
 
 
+def _legacy_algorithms(value: object, ctx: Context) -> tuple[str, ...]:
+    """SSH algorithms to offer again for this node: only names ssh_algorithms.yaml lists."""
+    if ctx.lenient and isinstance(value, str):  # INI: a comma-separated string
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value:
+        raise FieldError(f"legacy_algorithms must be a list of algorithm names, not {_kind(value)}")
+    allowed = legacy_names()
+    for name in value:
+        if not isinstance(name, str) or name not in allowed:
+            raise FieldError(
+                f"legacy_algorithms: {name!r} is not a legacy SSH algorithm nodeward can "
+                f"re-enable (one of {', '.join(allowed)})"
+            )
+    return tuple(dict.fromkeys(value))
+
+
 def _ssh_args(value: object, ctx: Context) -> SshArgs:
     if not isinstance(value, str):
         raise FieldError(f"ssh arguments must be a string, not {_kind(value)}")
@@ -518,6 +539,8 @@ def _assemble(host: ResolvedHost, got: _HostFields, connection: Connection) -> N
             _config_of,
         ),
         strict_host_key_checking=first(got.get("strict_host_key_checking", _host_key_checking), _checking_of),
+        legacy_algorithms=got.get("legacy_algorithms", _legacy_algorithms) or (),
+        allow_no_strict_kex=bool(got.get("allow_no_strict_kex", _boolean)),
         connection=connection,
         become=_become(got),
         become_password=got.get("become_password", _secret),
