@@ -1,4 +1,4 @@
-"""Privileged access: sudo policy and root/system accounts (catalogue §2 and §3).
+"""Privileged access through sudo (catalogue §3); root and system accounts are predicates_accounts.py.
 
 Every sudo judgement reads the assembled policy (agent/facts/sudoers.py), never raw text:
 a NOPASSWD finding names the file and line of the rule sudo actually applies, a rule in a
@@ -17,23 +17,23 @@ Inventory variables (Node.vars) that tune the judgements:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
-from agent.facts.accounts import NOLOGIN_SHELLS, SHELL_EXCEPTIONS, AccountsFact
+from pydantic import StrictStr, model_validator
+
 from agent.facts.model import FactValue
 from agent.facts.sudoers import ADMIN_GROUPS, Evaluator, Grant, SudoersFact
 from agent.facts.sudoers_parse import DefaultsEntry
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
+from agent.rules.families import Family, FamilyArgs
+from agent.rules.privilege_common import MAX_EVIDENCE
+from agent.rules.privilege_common import ev as _ev
+from agent.rules.privilege_common import fail as _fail
+from agent.rules.privilege_common import mode_problems as _mode_problems
 from agent.rules.verdict import Predicate, Verdict
-from agent.textsafe import printable
 
 _SudoJudge = Callable[[SudoersFact, Node], Verdict]
-_AccountsJudge = Callable[[AccountsFact, Node], Verdict]
-MAX_EVIDENCE = 20
-
-
-def _ev(observed: str, expected: str, source: str) -> Evidence:
-    return Evidence(printable(observed, 200), printable(expected, 200), printable(source, 200))
 
 
 def _on_sudo(judge: _SudoJudge, *, needs_policy: bool = True) -> Predicate:
@@ -49,16 +49,6 @@ def _on_sudo(judge: _SudoJudge, *, needs_policy: bool = True) -> Predicate:
                 fact.policy.disabled,
                 (_ev(fact.policy.disabled, "a policy sudo reads", fact.main),),
             )
-        return judge(fact, node)
-
-    return predicate
-
-
-def _on_accounts(judge: _AccountsJudge) -> Predicate:
-    def predicate(facts: Mapping[str, FactValue], node: Node) -> Verdict:
-        fact = facts.get("accounts")
-        if not isinstance(fact, AccountsFact):
-            return Verdict(Status.ERROR, "the accounts fact is not available")
         return judge(fact, node)
 
     return predicate
@@ -93,11 +83,6 @@ def _clean(fact: SudoersFact, reason: str, evidence: Sequence[Evidence] = ()) ->
     if blind is not None:
         return Verdict(Status.ERROR, f"no finding in the local files, but {blind}", tuple(evidence))
     return Verdict(Status.PASS, reason, tuple(evidence))
-
-
-def _fail(reasons: list[str], evidence: list[Evidence]) -> Verdict:
-    more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
-    return Verdict(Status.FAIL, "; ".join(reasons[:3]) + more, tuple(evidence[:MAX_EVIDENCE]))
 
 
 def _members(fact: SudoersFact, principal: str) -> str:
@@ -171,17 +156,6 @@ def _policy_valid(fact: SudoersFact, node: Node) -> Verdict:
 
 
 # --------------------------------------------------------------------------- SUDO-03
-
-
-def _mode_problems(perms: int, uid: int | None, gid: int | None, limit: int) -> list[str]:
-    problems = []
-    if perms & ~limit & 0o7777:
-        problems.append(f"mode {perms:04o} allows more than {limit:04o}")
-    if uid != 0:
-        problems.append(f"owner uid {uid}, not root")
-    if gid != 0:
-        problems.append(f"group gid {gid}, not root")
-    return problems
 
 
 def _main_file_permissions(fact: SudoersFact, node: Node) -> Verdict:
@@ -365,13 +339,48 @@ def _authenticate(fact: SudoersFact, node: Node) -> Verdict:
 # --------------------------------------------------------------------------- SUDO-06..08, -11
 
 
-def _option(
-    name: str,
-    ok: Callable[[object], bool],
-    describe: Callable[[object], str],
-    expected: str,
-    bad_entry: Callable[[DefaultsEntry], bool],
-) -> _SudoJudge:
+class SudoDefault(FamilyArgs):
+    """A sudo Defaults option, judged for everyone it applies to (global and scoped lines):
+    `{option: use_pty, require: "on"}`, `{option: timestamp_timeout, require: minutes,
+    minutes: [0, 15]}`, `{option: logfile, require: set}`, `{option: secure_path,
+    require: absolute_dirs}`."""
+
+    option: StrictStr
+    require: Literal["on", "set", "absolute_dirs", "minutes"]
+    minutes: tuple[int, int] | None = None  # the allowed range, for require `minutes`
+    expected: StrictStr  # what a good policy says, in the evidence
+
+    @model_validator(mode="after")
+    def _range(self) -> SudoDefault:
+        if (self.require == "minutes") != (self.minutes is not None):
+            raise ValueError("`minutes: [low, high]` goes with require `minutes`, and only with it")
+        if self.minutes is not None and self.minutes[0] > self.minutes[1]:
+            raise ValueError("minutes: the low end is above the high end")
+        return self
+
+
+def _requirement(args: SudoDefault) -> tuple[Callable[[object], bool], Callable[[object], str]]:
+    """(is this value good, how to show a value) for the option's requirement."""
+    if args.require == "on":
+        return (lambda v: v is True), _flag_text
+    if args.require == "set":
+        return (lambda v: isinstance(v, str) and bool(v)), _text_or_unset
+    if args.require == "absolute_dirs":
+        return _secure_path_ok, _text_or_unset
+    low, high = args.minutes or (0, 0)
+    return (lambda v: isinstance(v, float | int) and low <= float(v) <= high), _timeout_text
+
+
+def _option(args: SudoDefault) -> _SudoJudge:
+    name, expected = args.option, args.expected
+    ok, describe = _requirement(args)
+
+    def bad_entry(entry: DefaultsEntry) -> bool:
+        # A negated flag (!use_pty) is bad for a flag; for a value option, its value decides.
+        if args.require in ("on", "set"):
+            return entry.op == "false"
+        return not ok(_entry_value(entry))
+
     def judge(fact: SudoersFact, node: Node) -> Verdict:
         evaluator = fact.evaluator()
         setting = evaluator.setting(name)
@@ -406,6 +415,14 @@ def _option(
     return judge
 
 
+SUDO_DEFAULT = Family(
+    name="sudo_default",
+    args=SudoDefault,
+    judge=lambda args, facts, node: _on_sudo(_option(args))(facts, node),
+    summary="a sudo Defaults option is on, set, absolute or in range for everyone it applies to",
+)
+
+
 def _entry_value(entry: DefaultsEntry) -> object:
     if entry.op == "true":
         return True
@@ -429,19 +446,11 @@ def _flag_text(value: object) -> str:
     return "on" if value is True else "off"
 
 
-def _timeout_ok(value: object) -> bool:
-    return isinstance(value, float | int) and 0 <= float(value) <= 15
-
-
 def _timeout_text(value: object) -> str:
     if isinstance(value, float | int):
         minutes = float(value)
         return f"{minutes:g} minutes" + (" (never expires)" if minutes < 0 else "")
     return str(value)
-
-
-def _timeout_bad(entry: DefaultsEntry) -> bool:
-    return not _timeout_ok(_entry_value(entry))
 
 
 def _secure_path_ok(value: object) -> bool:
@@ -556,209 +565,6 @@ def _ignored_files(fact: SudoersFact, node: Node) -> Verdict:
     return Verdict(Status.PASS, f"sudo reads every file present: {', '.join(fact.policy.read)}")
 
 
-# --------------------------------------------------------------------------- accounts (§2)
-
-
-def _uid0(fact: AccountsFact, node: Node) -> Verdict:
-    extra = [a for a in fact.accounts if a.uid == 0 and a.name != "root"]
-    if extra:
-        return _fail(
-            [f"{a.name} has UID 0 and is root under another name" for a in extra],
-            [_ev(f"{a.name} uid 0", "only root has UID 0", f"/etc/passwd:{a.line}") for a in extra],
-        )
-    root = fact.account("root")
-    where = f"/etc/passwd:{root.line}" if root else "/etc/passwd"
-    return Verdict(Status.PASS, "only root has UID 0", (_ev("root", "only root", where),))
-
-
-def _root_gid(fact: AccountsFact, node: Node) -> Verdict:
-    root = fact.account("root")
-    if root is None:
-        return Verdict(Status.ERROR, "/etc/passwd has no root entry")
-    evidence = (_ev(f"gid {root.gid}", "gid 0", f"/etc/passwd:{root.line}"),)
-    if root.gid != 0:
-        return Verdict(Status.FAIL, f"root's primary group is {root.gid}, not 0", evidence)
-    return Verdict(Status.PASS, "root's primary group is 0", evidence)
-
-
-def _gid0(fact: AccountsFact, node: Node) -> Verdict:
-    extra = [g for g in fact.groups if g.gid == 0 and g.name != "root"]
-    if extra:
-        return _fail(
-            [f"group {g.name} has GID 0" for g in extra],
-            [_ev(f"{g.name} gid 0", "only group root has GID 0", f"/etc/group:{g.line}") for g in extra],
-        )
-    return Verdict(Status.PASS, "only group root has GID 0", (_ev("root", "only root", "/etc/group"),))
-
-
-def _root_password(fact: AccountsFact, node: Node) -> Verdict:
-    if not fact.shadow_readable:
-        return Verdict(Status.ERROR, "/etc/shadow could not be read")
-    state = fact.passwords.get("root")
-    if state is None:
-        return Verdict(Status.ERROR, "/etc/shadow has no entry for root")
-    value, line = state
-    evidence = (_ev(value, "locked or set", f"/etc/shadow:{line}"),)
-    if value == "empty":
-        return Verdict(
-            Status.FAIL, "root has an empty password: anyone at a console (or su) becomes root", evidence
-        )
-    words = {"locked": "locked (no password login)", "set": "set (console and su need it)"}
-    return Verdict(Status.PASS, f"root's password is {words[value]}", evidence)
-
-
-def _root_ssh(fact: AccountsFact, node: Node) -> Verdict:
-    paths = {p.path: p for p in fact.paths_of("root_ssh")}
-    directory = paths.get("/root/.ssh")
-    if directory is None:
-        return Verdict(
-            Status.PASS,
-            "/root/.ssh does not exist",
-            (_ev("absent", "0700 root:root or absent", "/root/.ssh"),),
-        )
-    reasons: list[str] = []
-    evidence: list[Evidence] = []
-    limits = {"/root/.ssh": 0o700, "/root/.ssh/authorized_keys": 0o600, "/root/.ssh/authorized_keys2": 0o600}
-    for path, limit in limits.items():
-        state = paths.get(path)
-        if state is None:
-            continue
-        problems = _mode_problems(state.perms, state.uid, 0, limit)
-        if state.mode is None:
-            problems = ["a dangling symlink"]
-        if problems:
-            reasons.append(f"{path}: {', '.join(problems)}")
-            evidence.append(_ev(f"{state.perms:04o} uid {state.uid}", f"{limit:04o} root", path))
-    keys = fact.root_keys
-    restricted = sum(1 for k in keys if k.restricted)
-    summary = f"root has {len(keys)} authorized key(s), {restricted} restricted by a forced command"
-    if reasons:
-        return _fail([*reasons, summary], evidence)
-    return Verdict(
-        Status.PASS,
-        f"/root/.ssh is protected; {summary}",
-        (_ev(directory.describe(), "0700 root", "/root/.ssh"),),
-    )
-
-
-def _su_restricted(fact: AccountsFact, node: Node) -> Verdict:
-    if fact.pam_su is None:
-        return Verdict(
-            Status.PASS,
-            "/etc/pam.d/su does not exist (no su)",
-            (_ev("absent", "pam_wheel", "/etc/pam.d/su"),),
-        )
-    for line in fact.pam_su:
-        if (
-            line.kind == "auth"
-            and line.module == "pam_wheel.so"
-            and line.control in ("required", "requisite")
-        ):
-            args = {a.partition("=")[0]: a.partition("=")[2] for a in line.args}
-            if "trust" in args or "deny" in args:
-                continue
-            # pam_wheel(8): group=, else wheel, else the GID 0 group
-            default = (
-                "wheel"
-                if fact.group("wheel") is not None
-                else next((g.name for g in fact.groups if g.gid == 0), "root")
-            )
-            group_name = args.get("group") or default
-            group = fact.group(group_name)
-            members = ", ".join(group.members) if group and group.members else "no members"
-            return Verdict(
-                Status.PASS,
-                f"su is limited to group {group_name} ({members})",
-                (
-                    _ev(
-                        f"auth {line.control} pam_wheel.so {' '.join(line.args)}",
-                        "pam_wheel.so",
-                        f"/etc/pam.d/su:{line.line}",
-                    ),
-                ),
-            )
-    return Verdict(
-        Status.FAIL,
-        "any user who knows the root password can su to root: /etc/pam.d/su has no active pam_wheel line",
-        (
-            _ev(
-                "no auth required pam_wheel.so",
-                "auth required pam_wheel.so use_uid group=<admins>",
-                "/etc/pam.d/su",
-            ),
-        ),
-    )
-
-
-def _system_passwords(fact: AccountsFact, node: Node) -> Verdict:
-    if not fact.shadow_readable:
-        return Verdict(Status.ERROR, "/etc/shadow could not be read")
-    offenders = [
-        (a, fact.passwords[a.name])
-        for a in fact.accounts
-        if fact.is_system(a) and a.name in fact.passwords and fact.passwords[a.name][0] != "locked"
-    ]
-    if offenders:
-        return _fail(
-            [f"system account {a.name} (uid {a.uid}) has a {state} password" for a, (state, _) in offenders],
-            [_ev(f"{a.name}: {state}", "locked", f"/etc/shadow:{line}") for a, (state, line) in offenders],
-        )
-    count = sum(1 for a in fact.accounts if fact.is_system(a))
-    return Verdict(
-        Status.PASS,
-        f"all {count} system accounts (uid < {fact.uid_min}) have locked passwords",
-        (_ev("locked", "locked", fact.uid_min_source),),
-    )
-
-
-def _system_logins(fact: AccountsFact, node: Node) -> Verdict:
-    keyed = {p.path for p in fact.paths_of("syskeys")}
-    reasons: list[str] = []
-    evidence: list[Evidence] = []
-    shells: list[str] = []
-    for account in fact.accounts:
-        if not fact.is_system(account) or account.shell in NOLOGIN_SHELLS or account.name in SHELL_EXCEPTIONS:
-            continue
-        state = fact.passwords.get(account.name, ("unknown", 0))[0]
-        keys = [p for p in keyed if p.startswith(account.home.rstrip("/") + "/.ssh/")]
-        if keys or state in ("empty", "set"):
-            via = f"authorized keys in {keys[0]}" if keys else f"a {state} password"
-            reasons.append(f"system account {account.name} has the shell {account.shell} and {via}")
-            evidence.append(
-                _ev(f"{account.name}: {account.shell}", "a nologin shell", f"/etc/passwd:{account.line}")
-            )
-        else:
-            shells.append(f"{account.name} ({account.shell}, locked, no keys)")
-    if reasons:
-        return _fail(reasons, evidence)
-    note = f"; shells without a way in: {', '.join(shells)}" if shells else ""
-    return Verdict(
-        Status.PASS, f"no system account can log in{note}", (_ev("nologin", "nologin", "/etc/passwd"),)
-    )
-
-
-_TRUST_WHY = {
-    "hosts.equiv": "users of the hosts it lists may log in without a password",
-    "shosts.equiv": "users of the hosts it lists may log in over SSH host-based authentication",
-    ".rhosts": "it lets remote users log in as its owner without a password",
-    ".shosts": "it lets remote users log in as its owner over SSH host-based authentication",
-    ".netrc": "it stores passwords in clear text (never read by nodeward)",
-}
-
-
-def _trust_files(kind: str, label: str) -> _AccountsJudge:
-    def judge(fact: AccountsFact, node: Node) -> Verdict:
-        found = fact.paths_of(kind)
-        if found:
-            return _fail(
-                [f"{p.path} exists: {_TRUST_WHY.get(p.path.rsplit('/', 1)[-1], label)}" for p in found],
-                [_ev(p.describe(), "absent", p.path) for p in found],
-            )
-        return Verdict(Status.PASS, f"no {label} files", (_ev("absent", "absent", "stat on the node"),))
-
-    return judge
-
-
 SUDO_PREDICATES: Mapping[str, Predicate] = {
     "sudo_installed": _on_sudo(_installed, needs_policy=False),
     "sudo_policy_valid": _on_sudo(_policy_valid),
@@ -766,47 +572,8 @@ SUDO_PREDICATES: Mapping[str, Predicate] = {
     "sudo_include_permissions": _on_sudo(_include_permissions),
     "sudo_nopasswd_not_used": _on_sudo(_nopasswd),
     "sudo_authentication_not_disabled": _on_sudo(_authenticate),
-    "sudo_timestamp_timeout_limited": _on_sudo(
-        _option("timestamp_timeout", _timeout_ok, _timeout_text, "0 to 15 minutes", _timeout_bad)
-    ),
-    "sudo_use_pty_enabled": _on_sudo(
-        _option("use_pty", lambda v: v is True, _flag_text, "Defaults use_pty", lambda e: e.op == "false")
-    ),
-    "sudo_logfile_configured": _on_sudo(
-        _option(
-            "logfile",
-            lambda v: isinstance(v, str) and bool(v),
-            _text_or_unset,
-            "Defaults logfile=<path>",
-            lambda e: e.op == "false",
-        )
-    ),
-    "sudo_env_reset_enabled": _on_sudo(
-        _option("env_reset", lambda v: v is True, _flag_text, "Defaults env_reset", lambda e: e.op == "false")
-    ),
-    "sudo_secure_path_safe": _on_sudo(
-        _option(
-            "secure_path",
-            _secure_path_ok,
-            _text_or_unset,
-            "Defaults secure_path= of absolute directories",
-            lambda e: not _secure_path_ok(_entry_value(e)),
-        )
-    ),
     "sudo_root_grants_approved": _on_sudo(_root_grants),
     "sudo_no_command_negation": _on_sudo(_no_negation),
     "sudo_includes_default_only": _on_sudo(_default_includes),
     "sudo_no_ignored_include_files": _on_sudo(_ignored_files),
-    "accounts_uid0_root_only": _on_accounts(_uid0),
-    "accounts_root_gid_zero": _on_accounts(_root_gid),
-    "accounts_gid0_root_only": _on_accounts(_gid0),
-    "accounts_root_password_not_empty": _on_accounts(_root_password),
-    "accounts_root_ssh_dir_protected": _on_accounts(_root_ssh),
-    "accounts_su_restricted": _on_accounts(_su_restricted),
-    "accounts_system_accounts_password_locked": _on_accounts(_system_passwords),
-    "accounts_system_accounts_no_login": _on_accounts(_system_logins),
-    "accounts_no_hosts_equiv": _on_accounts(_trust_files("equiv", "host-based trust (hosts.equiv)")),
-    "accounts_no_rhosts_or_netrc": _on_accounts(
-        _trust_files("home", "per-user trust or stored passwords (.rhosts, .shosts, .netrc)")
-    ),
 }

@@ -11,8 +11,8 @@ from agent.facts.model import FactValue, RawSection
 from agent.facts.sudoers_parse import parse_text
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates_sudo import SUDO_PREDICATES
 from agent.rules.verdict import Verdict
+from tests.checkrun import run_check
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "sudoers"
 
@@ -25,7 +25,7 @@ def fact(name: str) -> sudoers.SudoersFact:
 
 
 def judge(check: str, value: FactValue, **variables: object) -> Verdict:
-    return SUDO_PREDICATES[check]({"sudoers": value}, Node(name="n", vars=variables))
+    return run_check(check, {"sudoers": value}, Node(name="n", vars=variables))
 
 
 def test_nopasswd_names_the_scan_account_and_how_to_allow_list_it() -> None:
