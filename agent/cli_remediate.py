@@ -245,8 +245,13 @@ def run_remediation(
         _emit(json.dumps(_document(run, outcomes, run_id), indent=2, ensure_ascii=True) + "\n", output)
     elif not quiet:
         typer.echo(_summary(outcomes, run_id, dry_run))
+    for outcome in outcomes:
+        if outcome.status == "busy":  # told on stderr even with --quiet or JSON
+            typer.echo(f"nodeward: node {outcome.node.name}: {_safe(outcome.message)}", err=True)
     if any(o.status in ("failed", "rolled-back") for o in outcomes):
         return REMEDIATION_FAILED
+    if any(o.status == "busy" for o in outcomes):
+        return int(ExitCode.LOCKED)
     after = RunResult(
         run_id=run_id,
         started_at=started,
@@ -603,7 +608,13 @@ def rollback_command(
     """Restore the files a remediation run changed, from the node-side backups, and reload."""
     import re
 
-    from agent.remediate.apply import ApplyOptions, control, verify_new_connection
+    from agent.remediate.apply import (
+        CONTROL_BUSY,
+        CONTROL_REFUSED,
+        ApplyOptions,
+        control_status,
+        verify_new_connection,
+    )
     from agent.remediate.journal import Journal
     from agent.scan import open_transport
 
@@ -631,12 +642,26 @@ def rollback_command(
                 code = 3
                 continue
             try:
-                ok, detail = control(
+                status, lines = control_status(
                     transport, node, f"/var/lib/nodeward/backups/{run_id}", "restore manual", apply_options
                 )
             finally:
                 transport.close()
-            if not ok:
+            detail = " ".join(" ".join(lines).split())[:2000] or f"exit {status}"
+            if status == CONTROL_REFUSED:
+                # A later run (maybe from another bastion, with its own journal) changed
+                # files of this run: nothing was restored, the node is as it was.
+                journal.record(run_id, node.name, "refused", detail=f"rollback: {detail}")
+                typer.echo(f"node {node.name}: rollback of {run_id} refused, nothing was restored:", err=True)
+                for line in lines:
+                    typer.echo(f"  {_safe(line.removeprefix('nodeward-control: '), 600)}", err=True)
+                code = REMEDIATION_FAILED
+                continue
+            if status == CONTROL_BUSY:
+                typer.echo(f"node {node.name}: {_safe(detail.removeprefix('nodeward-control: '))}", err=True)
+                code = code or int(ExitCode.LOCKED)
+                continue
+            if status != 0:
                 journal.record(run_id, node.name, "failed", detail=f"rollback: {detail}")
                 typer.echo(f"node {node.name}: restore failed: {_safe(detail)}", err=True)
                 code = REMEDIATION_FAILED

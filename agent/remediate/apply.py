@@ -92,7 +92,9 @@ class FixResult:
 class NodeOutcome:
     node: Node
     before: NodeResult
-    status: str  # nothing-to-do | planned | applied | unchanged | rolled-back | failed | declined | unscanned
+    # nothing-to-do | planned | applied | unchanged | rolled-back | failed | declined | unscanned
+    # | busy (another remediation holds the node's lock: nothing changed)
+    status: str
     message: str = ""
     plan: NodePlan | None = None
     report: events.Report | None = None
@@ -244,6 +246,12 @@ def _remediate(
             backup,
         )
     _journal_events(record, report)
+    busy = report.of("busy")
+    if busy:  # the node's lock (another bastion's run): nothing was changed there
+        why = busy[-1].field(0)
+        record("refused", detail=why)
+        results = tuple(FixResult(fix, "refused", why) for fix in plan.fixes)
+        return NodeOutcome(node, before, "busy", why, plan, report, results)
     result = report.result
     if result == "unchanged":
         record("unchanged", detail="every file already as wanted")
@@ -334,6 +342,7 @@ def _fix_results(plan: NodePlan, report: events.Report, changed: str, why: str =
 _JOURNAL_STEPS = {
     "backup": "backed_up",
     "installed": "applied",
+    "installed-as": "installed",
     "validated": "validated",
     "armed": "armed",
     "reloaded": "reloaded",
@@ -361,6 +370,9 @@ def _journal_events(record: Callable[..., None], report: events.Report) -> None:
             record(step, path=event.field(0), checksum=checksum, detail=" ".join(event.fields[1:]))
         elif event.kind == "installed":
             record(step, path=event.field(0))
+        elif event.kind == "installed-as":  # path, sha256, mode, uid:gid after the install
+            checksum = event.field(1) if len(event.field(1)) == 64 else ""
+            record(step, path=event.field(0), checksum=checksum, detail=" ".join(event.fields[2:]))
         else:
             record(step, detail=" ".join(event.fields))
 
@@ -405,12 +417,24 @@ def verify_new_connection(node: Node, options: ApplyOptions, connect: Connect) -
 
 
 _ACTIONS = ("commit", "restore verify-failed", "restore manual")
+# control.sh's exit codes that mean something to the bastion (see control.sh).
+CONTROL_REFUSED = 5  # restore: a file no longer holds what the run installed
+CONTROL_BUSY = 75  # restore: another run holds the node lock
 
 
 def control(
     transport: Transport, node: Node, backup: str, action: str, options: ApplyOptions
 ) -> tuple[bool, str]:
     """Run the node's control.sh (commit or restore) over an open connection."""
+    code, lines = control_status(transport, node, backup, action, options)
+    detail = " ".join(" ".join(lines).split())[:300]
+    return code == 0, detail or f"exit {code}"
+
+
+def control_status(
+    transport: Transport, node: Node, backup: str, action: str, options: ApplyOptions
+) -> tuple[int | None, list[str]]:
+    """control.sh's exit code (None: the connection failed) and its stderr lines."""
     if action not in _ACTIONS:
         raise ValueError(f"unknown control action {action!r}")
     path = shlex.quote(backup + "/control.sh")
@@ -427,9 +451,9 @@ def control(
             timeout=max(120.0, options.timeout),
         )
     except NodeError as exc:
-        return False, exc.message
-    detail = " ".join(output.stderr.decode("utf-8", "replace").split())[:300]
-    return output.exit_code == 0, detail or f"exit {output.exit_code}"
+        return None, [exc.message]
+    lines = output.stderr.decode("utf-8", "replace").splitlines()[:50]
+    return output.exit_code, [line.strip() for line in lines if line.strip()]
 
 
 def _after(

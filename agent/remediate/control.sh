@@ -3,7 +3,10 @@
 #
 # The remediation script writes this file, unchanged, into
 # /var/lib/nodeward/backups/<run-id>/ (0700, root) next to the backups it made there:
-#   index       one line per change: seq kind existed mode uid gid sha256 path (TAB-separated)
+#   index       one line per change: seq kind existed mode uid gid sha256 path (TAB-separated),
+#               mode, owner and sha256 of what the file had BEFORE the run
+#   installed   one line per file or meta change: seq "sha256 mode uid gid" path (TAB-
+#               separated): what the file held right AFTER the run installed it
 #   files/<seq> the bytes a changed file had before
 #   services    what was reloaded (restore reloads them again after putting files back)
 #   state       applying | armed | committed | rolled-back
@@ -14,7 +17,10 @@
 #   sh control.sh disarm           cancel that schedule
 #   sh control.sh commit           the change is proven good: disarm, state committed
 #   sh control.sh restore WHY      put every file back (bytes, mode, owner), reload what was
-#                                  reloaded; WHY=auto does nothing once committed
+#                                  reloaded; WHY=auto does nothing once committed. Refused
+#                                  as a whole (exit 5, nothing touched) when a file no longer
+#                                  holds what this run installed; exit 75 when another run
+#                                  holds the node lock
 #   sh control.sh reload SERVICE   sshd | kubelet | sysctl | nftables | sudo | apt | none
 #   sh control.sh status
 #
@@ -31,6 +37,8 @@ case $0 in
 *) D=. ;;
 esac
 D=$(cd "$D" && pwd) || exit 1
+BACKUPS=${D%/*}
+RUN=${D##*/}
 KUBELET_WAIT=$(cat "$D/kubelet.wait" 2>/dev/null)
 case $KUBELET_WAIT in '' | *[!0-9]*) KUBELET_WAIT=90 ;; esac
 
@@ -43,6 +51,16 @@ systemd_pid1() {
 	[ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1
 }
 
+RUN_LOCKED=
+NODE_LOCKDIR=
+NODE_LOCK_FILE=
+
+release() {
+	[ -z "$RUN_LOCKED" ] || rmdir "$D/lock" 2>/dev/null
+	[ -z "$NODE_LOCKDIR" ] || rm -rf "$NODE_LOCKDIR"
+}
+trap release EXIT
+
 lock() {
 	# restore and commit exclude each other: a timer firing during the bastion's
 	# commit must not undo a change the bastion has just declared good, or vice versa.
@@ -52,7 +70,147 @@ lock() {
 		[ "$i" -lt 30 ] || { say "lock held by another restore/commit"; exit 75; }
 		sleep 1
 	done
-	trap 'rmdir "$D/lock" 2>/dev/null' EXIT
+	RUN_LOCKED=1
+}
+
+# ------------------------------------------------------------------ node lock
+#
+# One remediation at a time on this node, whichever bastion (whichever journal) it
+# comes from: the remediation script (runtime.sh, nw_lock) holds $BACKUPS/.lock from
+# before its first read of a file until it exits, and a restore takes it too. flock(1)
+# (util-linux, BusyBox) when there is one: the kernel drops the lock with its holder,
+# even after SIGKILL. Without it, a directory $BACKUPS/.lock.d whose holder's pid is
+# checked, so a killed holder does not block the node for ever.
+#
+# The holder writes "RUN PID" into the lock. A run may restore ITSELF while it holds
+# the lock: its own EXIT trap ("restore failed"), or its timer firing while the run
+# hangs in a reload ("restore auto"); waiting for the lock there would be a deadlock.
+
+holder() {
+	if [ -n "$NODE_LOCK_FILE" ]; then
+		read -r h _ <"$NODE_LOCK_FILE" 2>/dev/null
+	else
+		read -r h _ <"$BACKUPS/.lock.d/holder" 2>/dev/null
+	fi
+	printf '%s' "${h:-unknown}"
+}
+
+node_lock() {
+	patience=$1 # seconds to wait for another run's lock; 0: refuse at once
+	NODE_LOCK_FILE=
+	if command -v flock >/dev/null 2>&1; then
+		NODE_LOCK_FILE=$BACKUPS/.lock
+		# Read-only: flock needs no more, and a child that inherits it can write nothing.
+		[ -e "$NODE_LOCK_FILE" ] || : >>"$NODE_LOCK_FILE"
+		exec 8<"$NODE_LOCK_FILE" || { say "cannot open $NODE_LOCK_FILE"; exit 1; }
+		if flock -n 8; then
+			printf '%s %s\n' "$RUN" "$$" >"$NODE_LOCK_FILE"
+			return 0
+		fi
+		[ "$(holder)" = "$RUN" ] && return 0
+		if [ "$patience" -gt 0 ] && flock -w "$patience" 8; then
+			printf '%s %s\n' "$RUN" "$$" >"$NODE_LOCK_FILE"
+			return 0
+		fi
+	else
+		i=0
+		while :; do
+			if mkdir "$BACKUPS/.lock.d" 2>/dev/null; then
+				NODE_LOCKDIR=$BACKUPS/.lock.d
+				printf '%s %s\n' "$RUN" "$$" >"$NODE_LOCKDIR/holder"
+				return 0
+			fi
+			[ "$(holder)" = "$RUN" ] && return 0
+			read -r _ pid <"$BACKUPS/.lock.d/holder" 2>/dev/null
+			case ${pid:-x} in *[!0-9]*) ;; *)
+				kill -0 "$pid" 2>/dev/null || { rm -rf "$BACKUPS/.lock.d"; continue; }
+				;;
+			esac
+			i=$((i + 1))
+			[ "$i" -le "$patience" ] || break
+			sleep 1
+		done
+	fi
+	say "another nodeward remediation is running on this node (run $(holder)); try again when it has finished"
+	exit 75
+}
+
+# ------------------------------------------------------------------ integrity
+#
+# A file is put back only while it still holds exactly what this run installed
+# (sha256, mode, owner: the "installed" list). Otherwise something changed it after
+# us - typically a later run, from this bastion or another one - and our backup is
+# stale: restoring it would silently undo that later change, and rolling the later run
+# back afterwards would then "restore" our installed version over the original.
+
+identity() {
+	if [ -L "$1" ]; then
+		echo link
+	elif [ -f "$1" ]; then
+		printf '%s %s\n' "$(sha256sum <"$1" | cut -c1-64)" "$(stat -c '%a %u %g' -- "$1")"
+	elif [ -e "$1" ]; then
+		echo other
+	else
+		echo absent
+	fi
+}
+
+# later_run PATH "SHA MODE UID GID": the run (not rolled back, not older than this one)
+# whose backup of PATH is exactly what this run installed - that run came after us.
+later_run() {
+	set -f
+	# shellcheck disable=SC2086 # split the identity on purpose
+	set -- "$1" $2
+	set +f
+	for other in "$BACKUPS"/*/; do
+		other=${other%/}
+		[ "$other" != "$D" ] && [ -f "$other/index" ] || continue
+		[ "$(cat "$other/state" 2>/dev/null)" != rolled-back ] || continue
+		[ ! "$D/control.sh" -nt "$other/control.sh" ] || continue
+		if awk -F "$TAB" -v p="$1" -v sha="$2" -v meta="$3 $4 $5" '
+			$8 == p && $3 == 1 && (($2 == "file" && $7 == sha) || ($2 == "meta" && $4 " " $5 " " $6 == meta)) { found = 1 }
+			END { exit !found }' "$other/index"; then
+			printf '%s\n' "${other##*/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# intact: true when every file still holds what this run installed; otherwise one
+# line per file that does not, naming the later run, and false.
+intact() {
+	# No "installed" list: the run stopped before it had installed everything (or it
+	# predates the list). It held the node lock from before its first read, and no run
+	# starts while another is applying or armed (nw_pending), so nothing else changed
+	# these files since: the restore is safe without the comparison.
+	[ -f "$D/installed" ] || return 0
+	ok=0
+	while IFS="$TAB" read -r seq want path; do
+		[ -n "$seq" ] || continue
+		now=$(identity "$path")
+		[ "$now" = "$want" ] && continue
+		ok=1
+		if later=$(later_run "$path" "$want"); then
+			say "refused: $path was changed after this run by run $later: roll back $later first"
+		else
+			say "refused: $path no longer holds what this run installed (it is $(describe "$now") now), and no later nodeward run on this node did that: someone else changed it"
+		fi
+	done <"$D/installed"
+	return "$ok"
+}
+
+describe() {
+	case $1 in
+	link) echo "a symbolic link" ;;
+	other) echo "not a regular file" ;;
+	absent) echo "gone" ;;
+	*)
+		# shellcheck disable=SC2086 # split the identity on purpose
+		set -- $1
+		printf 'sha256 %s, mode %s, owner %s:%s' "$(printf '%s' "$1" | cut -c1-12)" "$2" "$3" "$4"
+		;;
+	esac
 }
 
 state() { cat "$D/state" 2>/dev/null || echo none; }
@@ -223,6 +381,12 @@ disarm() {
 
 restore() {
 	why=$1
+	# A stale timer of a committed run waits for nobody's lock.
+	if [ "$why" = auto ] && [ "$(state)" = committed ]; then return 0; fi
+	case $why in
+	manual) node_lock 0 ;; # the operator: told at once that another run is busy (exit 75)
+	*) node_lock 60 ;;     # a timer or a failed run: another run's lock is brief (nw_pending)
+	esac
 	lock
 	now=$(state)
 	if [ "$why" = auto ] && [ "$now" = committed ]; then return 0; fi
@@ -230,6 +394,16 @@ restore() {
 		say "run already rolled back"
 		return 0
 	fi
+	# All or nothing: when one file was changed after this run, nothing is restored.
+	# Putting back only the others would leave a mix (say, this run's sshd_config
+	# with the original drop-in) that no run ever validated with sshd -t or proved
+	# with a new login; the node stays as it is, a state that was verified.
+	if ! intact; then
+		say "nothing was restored: run $RUN is still in place on this node"
+		printf '%s %s\n' "$why" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$D/restore-refused"
+		exit 5
+	fi
+	rm -f "$D/restore-refused"
 	rc=0
 	if [ -s "$D/index" ]; then
 		sort -t "$TAB" -k1,1nr "$D/index" >"$D/index.rev"
@@ -245,7 +419,8 @@ restore() {
 	if [ -s "$D/services" ]; then
 		for service in $(sort -u "$D/services"); do
 			case $service in sysctl | nftables) continue ;; esac
-			reload "$service" || {
+			# Never hand the node lock to a daemon this reload starts (the kubelet).
+			reload "$service" 8>&- || {
 				say "reloading $service after the restore failed"
 				rc=1
 			}

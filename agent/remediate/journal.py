@@ -3,7 +3,9 @@
 `<state dir>/journal.sqlite3`, the state directory being `--state-dir`, else
 /var/lib/nodeward when running as root, else $XDG_STATE_HOME/nodeward
 (~/.local/state/nodeward). One row per step and node: planned, refused, backed_up
-(with the backup's sha256), applied, validated, armed, reloaded, verified, committed,
+(with the backup's sha256), applied, installed (the sha256, mode and owner a file holds
+right after the install: a rollback restores a file only while it still holds that),
+validated, armed, reloaded, verified, committed,
 rolled_back, failed, unchanged. `nodeward rollback RUN_ID` reads the nodes and backup
 directories of a run from here.
 
@@ -28,6 +30,7 @@ STEPS = frozenset(
         "refused",
         "backed_up",
         "applied",
+        "installed",
         "validated",
         "armed",
         "reloaded",

@@ -61,6 +61,67 @@ nw_init() {
 	[ -x "$NW_SSHD" ] || NW_SSHD=$(command -v sshd 2>/dev/null) || NW_SSHD=
 	nw_connection "${1-}"
 	nw_emit start "$NW_RUN_ID" "$NW_MODE" "$NW_USER" "$NW_CLIENT_ADDR" "$NW_SERVER_PORT"
+	case $NW_MODE in apply | hold) nw_lock ;; esac
+}
+
+# ---------------------------------------------------------------- node lock
+
+# One remediation at a time on this node, from any bastion: fd 9 holds a flock on
+# /var/lib/nodeward/backups/.lock until this script exits (control.sh, node_lock, has
+# the same lock and explains the fallback). Taken before any fix reads a file: a
+# candidate computed from a file another run is about to change would undo that
+# change. A plan (dry run) changes nothing and takes no lock. Every control.sh call
+# and every command run as another account gets 9<&-: no daemon a reload starts (the
+# kubelet) and no unprivileged process may keep the lock alive after us.
+nw_busy() {
+	nw_emit busy "$1"
+	printf '%s\n' "nodeward: $1" >&2
+	exit 75
+}
+
+nw_lock() {
+	NW_BACKUPS=$NW_STATE_DIR/backups
+	[ -d "$NW_BACKUPS" ] || mkdir -p -m 0700 "$NW_BACKUPS" || nw_die "cannot create $NW_BACKUPS"
+	chmod 0700 "$NW_STATE_DIR" "$NW_BACKUPS" 2>/dev/null
+	if command -v flock >/dev/null 2>&1; then
+		[ -e "$NW_BACKUPS/.lock" ] || : >>"$NW_BACKUPS/.lock"
+		exec 9<"$NW_BACKUPS/.lock" || nw_die "cannot open $NW_BACKUPS/.lock"
+		if ! flock -n 9; then
+			read -r nw_h _ <"$NW_BACKUPS/.lock"
+			nw_busy "another nodeward remediation is running on this node (run ${nw_h:-unknown}); nothing was changed"
+		fi
+		printf '%s %s\n' "$NW_RUN_ID" "$$" >"$NW_BACKUPS/.lock"
+	else
+		while ! mkdir "$NW_BACKUPS/.lock.d" 2>/dev/null; do
+			read -r nw_h nw_pid <"$NW_BACKUPS/.lock.d/holder" 2>/dev/null
+			case ${nw_pid:-x} in *[!0-9]*) ;; *)
+				if ! kill -0 "$nw_pid" 2>/dev/null; then
+					rm -rf "$NW_BACKUPS/.lock.d" # its holder is gone (killed): stale
+					continue
+				fi
+				;;
+			esac
+			nw_busy "another nodeward remediation is running on this node (run ${nw_h:-unknown}); nothing was changed"
+		done
+		NW_LOCKDIR=$NW_BACKUPS/.lock.d
+		printf '%s %s\n' "$NW_RUN_ID" "$$" >"$NW_LOCKDIR/holder"
+	fi
+	nw_pending
+}
+
+# A run whose change is live but not yet committed or rolled back (its bastion is
+# proving a new login, or its timer has yet to fire) holds no lock any more, but its
+# files are not settled: a run now would back up and build on them, and that run's
+# restore would then find them changed. It must settle first.
+nw_pending() {
+	for nw_b in "$NW_BACKUPS"/*/; do
+		nw_b=${nw_b%/}
+		[ -f "$nw_b/state" ] || continue
+		case $(cat "$nw_b/state") in
+		armed) nw_busy "run ${nw_b##*/} on this node is not committed yet (its bastion is verifying it, or its rollback timer will restore it); nothing was changed" ;;
+		applying) nw_busy "run ${nw_b##*/} on this node stopped while it was installing (killed?): roll it back first (nodeward rollback ${nw_b##*/}); nothing was changed" ;;
+		esac
+	done
 }
 
 # The bastion's address and the SSH port, as this node sees our connection: from the
@@ -509,9 +570,9 @@ nw_cidr_has() {
 nw_can_sudo() {
 	[ "$1" = root ] && return 0
 	if command -v runuser >/dev/null 2>&1; then
-		runuser -u "$1" -- sudo -n true </dev/null >/dev/null 2>&1
+		runuser -u "$1" -- sudo -n true </dev/null >/dev/null 2>&1 9<&-
 	else
-		su -s /bin/sh -c 'sudo -n true' -- "$1" </dev/null >/dev/null 2>&1
+		su -s /bin/sh -c 'sudo -n true' -- "$1" </dev/null >/dev/null 2>&1 9<&-
 	fi
 }
 
@@ -606,6 +667,37 @@ nw_backup() {
 		fi
 		nw_emit backup "$nw_d" "$nw_sha" "0$1" "$2:$3"
 	done
+}
+
+# What each changed file holds now that it is installed, next to the index (see
+# control.sh, intact): a restore puts a file back only while it still holds exactly
+# this, so it never writes a stale backup over a later run's change. Also reported to
+# the bastion's journal (installed-as).
+nw_identity() {
+	if [ -L "$1" ]; then
+		echo link
+	elif [ -f "$1" ]; then
+		printf '%s %s\n' "$(sha256sum <"$1" | cut -c1-64)" "$(stat -c '%a %u %g' -- "$1")"
+	elif [ -e "$1" ]; then
+		echo other
+	else
+		echo absent
+	fi
+}
+
+nw_record_installed() {
+	: >"$NW_BACKUP/installed.new" || nw_die "cannot write $NW_BACKUP/installed"
+	while IFS="$TAB" read -r nw_seq nw_kind _ _ _ _ _ nw_p; do
+		case $nw_kind in file | meta) ;; *) continue ;; esac
+		nw_id=$(nw_identity "$nw_p")
+		printf '%s\t%s\t%s\n' "$nw_seq" "$nw_id" "$nw_p" >>"$NW_BACKUP/installed.new"
+		set -f
+		# shellcheck disable=SC2086 # "sha mode uid gid"
+		set -- $nw_id
+		set +f
+		nw_emit installed-as "$nw_p" "$1" "0${2-}" "${3-}:${4-}"
+	done <"$NW_BACKUP/index"
+	mv -f "$NW_BACKUP/installed.new" "$NW_BACKUP/installed" || nw_die "cannot write $NW_BACKUP/installed"
 }
 
 nw_install_one() {
@@ -737,7 +829,7 @@ nw_reload_all() {
 			[ -n "${NW_KUBELET_WAIT:-}" ] && printf '%s\n' "$NW_KUBELET_WAIT" >"$NW_BACKUP/kubelet.wait"
 			;;
 		esac
-		sh "$NW_BACKUP/control.sh" reload "$nw_svc" 2>"$NW_WORK/r.err" || nw_die "reloading $nw_svc failed: $(nw_flat "$(tail -c 300 "$NW_WORK/r.err")")"
+		sh "$NW_BACKUP/control.sh" reload "$nw_svc" 2>"$NW_WORK/r.err" 9<&- || nw_die "reloading $nw_svc failed: $(nw_flat "$(tail -c 300 "$NW_WORK/r.err")")"
 		nw_emit reloaded "$nw_svc"
 	done
 }
@@ -781,8 +873,9 @@ nw_finish() {
 	for nw_s in $NW_DIRTY; do
 		nw_install_one "$nw_s" || nw_die "could not install $(cat "$nw_s/dest")"
 	done
+	nw_record_installed
 	nw_validate
-	sh "$NW_BACKUP/control.sh" arm "$NW_ROLLBACK_SECONDS" || nw_die "could not arm the rollback timer"
+	sh "$NW_BACKUP/control.sh" arm "$NW_ROLLBACK_SECONDS" 9<&- || nw_die "could not arm the rollback timer"
 	printf '%s\n' armed >"$NW_BACKUP/state"
 	NW_PHASE=armed
 	nw_emit armed "$(cat "$NW_BACKUP/timer" 2>/dev/null)" "$NW_ROLLBACK_SECONDS" "$NW_BACKUP"
@@ -797,7 +890,7 @@ nw_finish() {
 		nw_emit result held "$NW_BACKUP"
 		exit 0
 	fi
-	sh "$NW_BACKUP/control.sh" commit || nw_die "the rollback timer fired before the commit"
+	sh "$NW_BACKUP/control.sh" commit 9<&- || nw_die "the rollback timer fired before the commit"
 	NW_PHASE=done
 	nw_emit result applied "$NW_BACKUP"
 	exit 0
@@ -809,7 +902,7 @@ nw_on_exit() {
 	trap '' PIPE HUP INT TERM
 	case $NW_PHASE in
 	installed | armed | reloaded)
-		if sh "$NW_BACKUP/control.sh" restore failed 2>"$NW_WORK/x.err"; then
+		if sh "$NW_BACKUP/control.sh" restore failed 2>"$NW_WORK/x.err" 9<&-; then
 			nw_emit rolled-back "$NW_BACKUP"
 		else
 			nw_emit rollback-failed "$(nw_flat "$(tail -c 300 "$NW_WORK/x.err")")" "$NW_BACKUP"
@@ -818,6 +911,7 @@ nw_on_exit() {
 		;;
 	esac
 	rm -rf "$NW_WORK"
+	[ -z "${NW_LOCKDIR-}" ] || rm -rf "$NW_LOCKDIR" # (a flock goes with this process)
 	exit "$nw_rc"
 }
 # ---------------------------------------------------------------- end of runtime
