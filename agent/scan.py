@@ -155,7 +155,8 @@ def scan(
 
 def _interrupted(node: Node, stop_signal: int | None, *, cut: bool) -> NodeResult:
     by = signal.Signals(stop_signal).name if stop_signal else "an interrupt"
-    what = "its scan was cut off and the connection closed" if cut else "it was not started"
+    # Only connected nodes are tracked: one still connecting counts as not yet scanned.
+    what = "its scan was cut off and its connection closed" if cut else "it had no result yet"
     return NodeResult(
         name=node.name,
         address=node.target,
