@@ -22,7 +22,6 @@ from agent.remediate import events
 from agent.remediate.bind import Context, Refusal, bind, context_for
 from agent.remediate.manifest import Remediations
 from agent.remediate.render import FixScript, ScriptOptions, compose
-from agent.rules.evaluate import evaluate
 from agent.rules.schema import Check
 from agent.secret import Secret
 from agent.transport.base import Transport
@@ -78,7 +77,7 @@ def inspect(
     timeout: float,
 ) -> Inspection:
     """Gather in one exec and evaluate, with the same steps as a scan."""
-    from agent.scan import facts_for, facts_summary, with_discovered_roles
+    from agent.scan import facts_for, facts_summary, judge, with_discovered_roles
 
     gathered = gather.collect(
         transport,
@@ -88,7 +87,7 @@ def inspect(
         timeout=timeout,
     )
     judged = with_discovered_roles(node, gathered.facts)
-    findings = tuple(evaluate(check, gathered.facts, judged) for check in checks)
+    findings = judge(checks, gathered.facts, judged)  # unknown roles are ERROR, as in a scan
     return Inspection(
         facts=gathered.facts,
         findings=findings,
