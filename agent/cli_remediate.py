@@ -68,7 +68,9 @@ KnownHosts = Annotated[
 Identity = Annotated[list[Path] | None, typer.Option("--identity", "-k", help="Private key (repeatable).")]
 User = Annotated[str | None, typer.Option("--user", "-u", help="Login user for every node.")]
 BecomeFile = Annotated[Path | None, typer.Option(help="File holding the sudo password.")]
-ConnectTimeout = Annotated[float, typer.Option(min=0.1, help="Seconds for TCP connect and banner.")]
+ConnectTimeout = Annotated[
+    float, typer.Option(min=0.1, help="Seconds for TCP connect + SSH banner + key exchange, per hop.")
+]
 CommandTimeout = Annotated[float, typer.Option(min=1, help="Seconds for one script on a node.")]
 StateDir = Annotated[
     Path | None,
