@@ -23,11 +23,11 @@ from agent.facts import (
     packages,
     sockets,
     sshd,
-    sudoers,
     sysctl,
     system,
 )
 from agent.facts.model import FactValue, RawSection
+from agent.facts.sudoers import fact as sudoers
 
 Parser = Callable[[RawSection, Mapping[str, str]], FactValue]
 

@@ -1,6 +1,6 @@
 """Privileged access through sudo (catalogue §3); root and system accounts are predicates_accounts.py.
 
-Every sudo judgement reads the assembled policy (agent/facts/sudoers.py), never raw text:
+Every sudo judgement reads the assembled policy (agent/facts/sudoers/fact.py), never raw text:
 a NOPASSWD finding names the file and line of the rule sudo actually applies, a rule in a
 file sudo skips (`x.conf` in sudoers.d) is reported as skipped rather than as a privilege,
 and a later `Defaults` line that restores a value is honoured (sudo applies Defaults in
@@ -22,8 +22,8 @@ from typing import Literal
 from pydantic import StrictStr, model_validator
 
 from agent.facts.model import FactValue
-from agent.facts.sudoers import ADMIN_GROUPS, Evaluator, Grant, SudoersFact
-from agent.facts.sudoers_parse import DefaultsEntry
+from agent.facts.sudoers.fact import ADMIN_GROUPS, Evaluator, Grant, SudoersFact
+from agent.facts.sudoers.parse_file import DefaultsEntry
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Family, FamilyArgs

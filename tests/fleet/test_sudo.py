@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from agent.facts import sudoers
 from agent.facts.model import RawSection
+from agent.facts.sudoers import fact as sudoers
 from tests.fleet.harness import Fleet, FleetKeys, FleetNode, load_spec
 from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, scan_json, statuses
 from tests.unit.test_sudoers_properties import Generated, World, policies

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.facts import sudoers
 from agent.facts.model import RawSection, Unavailable
-from agent.facts.sudoers import Probe, SudoersFact
-from agent.facts.sudoers_parse import (
+from agent.facts.sudoers import fact as sudoers
+from agent.facts.sudoers.fact import Probe, SudoersFact
+from agent.facts.sudoers.parse_file import (
     Alias,
     DefaultsEntry,
     Include,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from agent.facts import sudoers
 from agent.facts.model import FactValue, RawSection
-from agent.facts.sudoers_parse import parse_text
+from agent.facts.sudoers import fact as sudoers
+from agent.facts.sudoers.parse_file import parse_text
 from agent.findings import Status
 from agent.inventory.model import Node
 from agent.rules.verdict import Verdict

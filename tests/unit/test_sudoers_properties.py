@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.facts import sudoers
 from agent.facts.model import FactParseError, RawSection
-from agent.facts.sudoers_parse import parse_text, tokenize
+from agent.facts.sudoers import fact as sudoers
+from agent.facts.sudoers.parse_file import parse_text, tokenize
 
 Draw = st.DrawFn
 

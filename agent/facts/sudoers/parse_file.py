@@ -9,14 +9,14 @@ a `Defaults` line after a backslash continuation is an error, `\\,` escapes a co
 command argument. The parser is recursive descent over the same productions; visudo -c
 and `sudo -l -U` are the oracles it is tested against (tests/fleet/test_sudo.py).
 
-The port is split by job: sudoers_tokens.py (toke.l's rule table), sudoers_lexer.py and
-sudoers_lexer_actions.py (the lexer), sudoers_grammar.py (gram.y), sudoers_ast.py (what it
-produces) and sudoers_defaults.py (the Defaults option types). This module is their
+The port is split by job: tokens.py (toke.l's rule table), lexer.py and
+lexer_actions.py (the lexer), grammar.py (gram.y), syntax_tree.py (what it
+produces) and defaults.py (the Defaults option types). This module is their
 public face: parse_text() and the names callers use.
 
 Deliberate limits, each tested or documented:
 * includes are not followed here: an `Include` entry is returned in order and the caller
-  (agent/facts/sudoers_assemble.py) splices the included file's entries in, which is where sudo's
+  (agent/facts/sudoers/assemble.py) splices the included file's entries in, which is where sudo's
   rules for skipping names with `.` or `~` and insecure files live;
 * a syntax error drops the rest of its line and the partial entry. sudo's error recovery
   (on by default since 1.9.3) may keep a prefix of that entry; a policy with errors is
@@ -31,7 +31,10 @@ and nothing here raises except FactParseError for input beyond the caps.
 
 from __future__ import annotations
 
-from agent.facts.sudoers_ast import (
+from agent.facts.sudoers.defaults import DEFAULT_KINDS, TUPLE_VALUES, defaults_problem, valid_timeout
+from agent.facts.sudoers.grammar import parse_text
+from agent.facts.sudoers.lexer import MAX_TEXT, MAX_TOKENS, tokenize
+from agent.facts.sudoers.syntax_tree import (
     Alias,
     CmndSpec,
     Command,
@@ -45,10 +48,7 @@ from agent.facts.sudoers_ast import (
     UserSpec,
     Where,
 )
-from agent.facts.sudoers_defaults import DEFAULT_KINDS, TUPLE_VALUES, defaults_problem, valid_timeout
-from agent.facts.sudoers_grammar import parse_text
-from agent.facts.sudoers_lexer import MAX_TEXT, MAX_TOKENS, tokenize
-from agent.facts.sudoers_tokens import TAG_KEYS, Token
+from agent.facts.sudoers.tokens import TAG_KEYS, Token
 
 __all__ = [
     "DEFAULT_KINDS",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.facts.sudoers_ast import DefaultsEntry
+from agent.facts.sudoers.syntax_tree import DefaultsEntry
 
 # --------------------------------------------------------------------------- how options are written
 

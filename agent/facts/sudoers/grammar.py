@@ -1,9 +1,9 @@
 """The sudoers grammar: sudo 1.9's plugins/sudoers/gram.y as recursive descent over tokens.
 
-One file's tokens (sudoers_lexer.py) become entries (sudoers_ast.py) by the same
+One file's tokens (lexer.py) become entries (syntax_tree.py) by the same
 productions as gram.y: Cmnd_Specs in a line inherit tags, options and the Runas_Spec of
 the one before, Defaults parameters are validated against sudo's option types
-(sudoers_defaults.py), and a syntax error drops the rest of its line as bison's
+(defaults.py), and a syntax error drops the rest of its line as bison's
 `error '\\n'` rule does. Syntax problems are collected, never raised.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 
-from agent.facts.sudoers_ast import (
+from agent.facts.sudoers.defaults import defaults_problem, valid_timeout
+from agent.facts.sudoers.lexer import tokenize
+from agent.facts.sudoers.syntax_tree import (
     Alias,
     CmndSpec,
     Command,
@@ -25,9 +27,7 @@ from agent.facts.sudoers_ast import (
     UserSpec,
     Where,
 )
-from agent.facts.sudoers_defaults import defaults_problem, valid_timeout
-from agent.facts.sudoers_lexer import tokenize
-from agent.facts.sudoers_tokens import OPTION_TOKENS, TAG_KEYS, Token
+from agent.facts.sudoers.tokens import OPTION_TOKENS, TAG_KEYS, Token
 
 _OPTION_NAMES = {"CMND_TIMEOUT": "TIMEOUT"}
 

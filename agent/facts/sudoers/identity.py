@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from agent.facts.sudoers_collect import int_or_none
+from agent.facts.sudoers.collect import int_or_none
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 The rules are sudo 1.9's plugins/sudoers/toke.l, pattern for pattern and in the same
 order, because flex chooses "longest match, then earliest rule" and the odd corners of
 the language (`#1000` a uid but `# 1000` a comment, `#include` only in column 1) come
-from that choice. What each rule does is in sudoers_lexer_actions.py; the loop that picks
-a rule is in sudoers_lexer.py.
+from that choice. What each rule does is in lexer_actions.py; the loop that picks
+a rule is in lexer.py.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.facts.sudoers_ast import CmndSpec, Member, UserSpec
-from agent.facts.sudoers_identity import Person
-from agent.facts.sudoers_match import Matcher, Probe, last_match
+from agent.facts.sudoers.identity import Person
+from agent.facts.sudoers.match import Matcher, Probe, last_match
+from agent.facts.sudoers.syntax_tree import CmndSpec, Member, UserSpec
 
 
 class Evaluator(Matcher):

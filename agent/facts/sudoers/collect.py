@@ -10,7 +10,7 @@ classic "why does my rule not work" and a silent hole in naive scanners). Alongs
 `visudo -c`'s verdict, `sudo -V` (version and compiled-in defaults), the host names and
 interface addresses Host_Lists match against, the nsswitch `sudoers:` sources, and
 `getent group` for the admin groups and every %group the policy names. parse_wire()
-reads those records back; sudoers_assemble.py applies sudo's rules to them.
+reads those records back; assemble.py applies sudo's rules to them.
 """
 
 from __future__ import annotations

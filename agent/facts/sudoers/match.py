@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.facts.sudoers_assemble import Policy
-from agent.facts.sudoers_ast import CmndSpec, DefaultsEntry, Member
-from agent.facts.sudoers_collect import int_or_none
-from agent.facts.sudoers_defaults import Setting, apply_default
-from agent.facts.sudoers_identity import HostInfo, Person
+from agent.facts.sudoers.assemble import Policy
+from agent.facts.sudoers.collect import int_or_none
+from agent.facts.sudoers.defaults import Setting, apply_default
+from agent.facts.sudoers.identity import HostInfo, Person
+from agent.facts.sudoers.syntax_tree import CmndSpec, DefaultsEntry, Member
 
 
 @dataclass(frozen=True, slots=True)

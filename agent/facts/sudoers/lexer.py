@@ -1,8 +1,8 @@
 """The sudoers lexer: sudo 1.9's plugins/sudoers/toke.l as a loop over one file's text.
 
 At each position the longest match among the rules active in the current start condition
-wins, the earliest rule on a tie, exactly as in flex (sudoers_tokens.RULES); the rule's
-action (sudoers_lexer_actions.py) then moves the state on and yields tokens. Remote text
+wins, the earliest rule on a tie, exactly as in flex (tokens.RULES); the rule's
+action (lexer_actions.py) then moves the state on and yields tokens. Remote text
 is hostile: the loop is bounded by the input length and the caps below, and nothing here
 raises except FactParseError for input beyond them.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from agent.facts import sudoers_lexer_actions as on
 from agent.facts.model import FactParseError
-from agent.facts.sudoers_tokens import GOTCMND, RULES, Rule, Token
+from agent.facts.sudoers import lexer_actions as on
+from agent.facts.sudoers.tokens import GOTCMND, RULES, Rule, Token
 
 MAX_TEXT = 1 << 20  # one sudoers file; the gather script caps files at 256 KiB anyway
 MAX_TOKENS = 200_000

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.facts.model import FactParseError
-from agent.facts.sudoers_ast import Alias, DefaultsEntry, Entry, Include, Member, UserSpec, Where
-from agent.facts.sudoers_collect import FILE_CAP, MAX_FILES, FileInfo, Wire
-from agent.facts.sudoers_grammar import parse_text
+from agent.facts.sudoers.collect import FILE_CAP, MAX_FILES, FileInfo, Wire
+from agent.facts.sudoers.grammar import parse_text
+from agent.facts.sudoers.syntax_tree import Alias, DefaultsEntry, Entry, Include, Member, UserSpec, Where
 
 MAX_DEPTH = 128  # sudo's MAX_SUDOERS_DEPTH
 

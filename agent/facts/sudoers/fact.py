@@ -2,18 +2,18 @@
 
 This is the fact's entry point (docs/extending.md): SCRIPT, parse() and SudoersFact with
 its lookup(). The work is split by job:
-* sudoers_collect.py: the gather script and its records. It ships every file sudo could
+* collect.py: the gather script and its records. It ships every file sudo could
   read — the main sudoers file, each include target and every entry of each include
   directory, recursively — with its stat, so names sudo skips (containing `.` or ending
   in `~`) can be reported as ignored (anchors.md: a `x.conf` drop-in is a classic "why
   does my rule not work" and a silent hole in naive scanners); alongside, `visudo -c`'s
   verdict, `sudo -V`, host names and addresses, nsswitch sources and `getent group`;
-* sudoers_parse.py: one file's text -> entries (a port of sudo's lexer and grammar);
-* sudoers_assemble.py: includes spliced in by sudo's rules (insecure main file disables
+* parse_file.py: one file's text -> entries (a port of sudo's lexer and grammar);
+* assemble.py: includes spliced in by sudo's rules (insecure main file disables
   sudo, insecure or missing include directories are skipped, strcmp order);
-* sudoers_identity.py, sudoers_defaults.py, sudoers_match.py: accounts and host, Defaults
+* identity.py, defaults.py, match.py: accounts and host, Defaults
   values, and match.c/parse.c semantics (the last matching item decides);
-* sudoers_privileges.py: the inventory of who may run what as root.
+* privileges.py: the inventory of who may run what as root.
 tests/fleet/test_sudo.py holds `sudo -l -U` and `visudo -c` as oracles over generated
 policies.
 """
@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.facts.model import FactParseError, FactValue, Observation, RawSection, Unavailable
-from agent.facts.sudoers_assemble import MAX_DEPTH, Ignored, IncludeUse, Policy, assemble, resolve_include
-from agent.facts.sudoers_collect import (
+from agent.facts.sudoers.assemble import MAX_DEPTH, Ignored, IncludeUse, Policy, assemble, resolve_include
+from agent.facts.sudoers.collect import (
     ADMIN_GROUPS,
     FACT,
     FILE_CAP,
@@ -37,8 +37,8 @@ from agent.facts.sudoers_collect import (
     int_or_none,
     parse_wire,
 )
-from agent.facts.sudoers_defaults import Setting, apply_default, compiled_defaults, sudo_version
-from agent.facts.sudoers_identity import (
+from agent.facts.sudoers.defaults import Setting, apply_default, compiled_defaults, sudo_version
+from agent.facts.sudoers.identity import (
     Group,
     HostInfo,
     Person,
@@ -47,8 +47,8 @@ from agent.facts.sudoers_identity import (
     parse_passwd,
     person,
 )
-from agent.facts.sudoers_match import Decision, Probe, Verdict, command_matches
-from agent.facts.sudoers_privileges import Evaluator, Grant, RootPrivilege
+from agent.facts.sudoers.match import Decision, Probe, Verdict, command_matches
+from agent.facts.sudoers.privileges import Evaluator, Grant, RootPrivilege
 
 __all__ = [
     "ADMIN_GROUPS",

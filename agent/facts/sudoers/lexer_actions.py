@@ -2,7 +2,7 @@
 
 An action may change the start condition, accumulate a string or a command with its
 arguments across several matches, push text back (flex's yyless), and yield tokens. The
-state they share is LexerState; sudoers_lexer.py maps each rule of sudoers_tokens.RULES
+state they share is LexerState; lexer.py maps each rule of tokens.RULES
 to its action here and runs the loop.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from agent.facts.sudoers_tokens import (
+from agent.facts.sudoers.tokens import (
     EXPECTPATH,
     GOTCMND,
     GOTDEFS,
