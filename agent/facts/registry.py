@@ -22,11 +22,11 @@ from agent.facts import (
     mac,
     packages,
     sockets,
-    sshd,
     sysctl,
     system,
 )
 from agent.facts.model import FactValue, RawSection
+from agent.facts.sshd import fact as sshd
 from agent.facts.sudoers import fact as sudoers
 
 Parser = Callable[[RawSection, Mapping[str, str]], FactValue]

@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, StrictBool, StrictStr
 
-from agent.facts.sshd import FILE_WALK, MatchView, SshdConfig
-from agent.facts.sshd_keywords import DEFAULTS
-from agent.facts.sshd_match import match_pattern
-from agent.facts.sshd_sources import attribution, where
+from agent.facts.sshd.fact import FILE_WALK, MatchView, SshdConfig
+from agent.facts.sshd.keywords import DEFAULTS
+from agent.facts.sshd.match import match_pattern
+from agent.facts.sshd.sources import attribution, where
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Facts, Family, FamilyArgs

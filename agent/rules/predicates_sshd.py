@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from agent.facts.model import FactValue
-from agent.facts.sshd import SshdConfig
-from agent.facts.sshd_walk import FileStat
+from agent.facts.sshd.fact import SshdConfig
+from agent.facts.sshd.walk import FileStat
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.family_sshd import keyword_evidence, observed, on_sshd

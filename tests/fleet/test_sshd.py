@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.facts import sshd
 from agent.facts.model import RawSection
-from agent.facts.sshd import SshdConfig
-from agent.facts.sshd_walk import FUNCTIONS
+from agent.facts.sshd import fact as sshd
+from agent.facts.sshd.fact import SshdConfig
+from agent.facts.sshd.walk import FUNCTIONS
 from tests.fleet.harness import Fleet, FleetKeys, FleetNode
 from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, scan_json
 

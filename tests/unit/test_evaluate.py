@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from agent.facts.model import Absent, Unavailable
-from agent.facts.sshd import SshdConfig
+from agent.facts.sshd.fact import SshdConfig
 from agent.facts.system import SystemInfo
 from agent.findings import Severity, Status
 from agent.inventory.model import Node

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.facts import sshd, system
+from agent.facts import system
 from agent.facts.model import Absent, FactParseError, RawSection, Unavailable
-from agent.facts.sshd import SshdConfig
+from agent.facts.sshd import fact as sshd
+from agent.facts.sshd.fact import SshdConfig
 from agent.facts.system import SystemInfo
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts"

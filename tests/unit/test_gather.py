@@ -15,7 +15,7 @@ import pytest
 from agent import gather
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
 from agent.facts.registry import FACTS, FactSpec
-from agent.facts.sshd import SshdConfig
+from agent.facts.sshd.fact import SshdConfig
 from agent.facts.system import SystemInfo
 from agent.transport.local import LocalTransport
 from agent.transport.session import Become, run_script

@@ -6,9 +6,9 @@ these cases pin the ones a finding's wording depends on (which line won, which b
 
 from __future__ import annotations
 
-from agent.facts.sshd_files import ConfigTree, Effective, SourceFile, evaluate
-from agent.facts.sshd_match import Connection
-from agent.facts.sshd_sources import attribution
+from agent.facts.sshd.files import ConfigTree, Effective, SourceFile, evaluate
+from agent.facts.sshd.match import Connection
+from agent.facts.sshd.sources import attribution
 
 OPERATOR = Connection(user="scanner", host="192.0.2.10", addr="192.0.2.10", laddr="192.0.2.20", lport=22)
 MAIN = "/etc/ssh/sshd_config"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.facts.sshd import parse_sshd_t
-from agent.facts.sshd_keywords import DEFAULTS, KEYWORDS, Merge, lookup, seconds
-from agent.facts.sshd_syntax import argv_split
+from agent.facts.sshd.fact import parse_sshd_t
+from agent.facts.sshd.keywords import DEFAULTS, KEYWORDS, Merge, lookup, seconds
+from agent.facts.sshd.syntax import argv_split
 
 SSHD = "/usr/sbin/sshd"
 # Printed from the build or the environment, not from the configuration.

@@ -4,7 +4,7 @@ Hypothesis writes whole configuration trees into a temporary directory: keyword 
 `=` versus blanks, quotes, comments, duplicates, CR line ends, Include globs (also
 nested and inside Match blocks), drop-ins that end in their own Match block, and Match
 blocks over User, Group, Address, Host, LocalAddress, LocalPort and All. The node-side
-snippet itself (sshd_walk.FUNCTIONS, the same shell the scan runs) walks the tree and
+snippet itself (walk.FUNCTIONS, the same shell the scan runs) walks the tree and
 runs `sshd -T -f <tree> -C ...` for the operator and for each Match line; for every
 configuration the real `sshd -t` accepts, every value the walk computes for those
 connections, and for a few more random ones, must equal what sshd printed.
@@ -28,11 +28,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.facts import sshd_walk
-from agent.facts.sshd import parse_sshd_t
-from agent.facts.sshd_files import Effective, evaluate
-from agent.facts.sshd_keywords import EXACT
-from agent.facts.sshd_match import Connection
+from agent.facts.sshd import walk as sshd_walk
+from agent.facts.sshd.fact import parse_sshd_t
+from agent.facts.sshd.files import Effective, evaluate
+from agent.facts.sshd.keywords import EXACT
+from agent.facts.sshd.match import Connection
 
 SSHD = "/usr/sbin/sshd"
 ENV = {

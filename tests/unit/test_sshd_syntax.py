@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.facts.sshd_match import (
+from agent.facts.sshd.match import (
     Connection,
     addr_match_list,
     match_criteria,
@@ -20,8 +20,8 @@ from agent.facts.sshd_match import (
     match_pattern_list,
     port_number,
 )
-from agent.facts.sshd_syntax import QuoteError, argv_split, split_line, strdelim
-from agent.facts.sshd_syntax import match_criteria as split_criteria
+from agent.facts.sshd.syntax import QuoteError, argv_split, split_line, strdelim
+from agent.facts.sshd.syntax import match_criteria as split_criteria
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The sshd section: golden captures from real Debian 12 fleet nodes, and hostile input.
 
 tests/fixtures/facts/sshd/walk_debian12_*.out were captured by running the snippet
-(agent/facts/sshd_walk.py) inside fleet nodes built from tests/fleet/nodes/*.yaml,
+(agent/facts/sshd/walk.py) inside fleet nodes built from tests/fleet/nodes/*.yaml,
 as root and, for `layered_nonroot`, as the scan account without sudo.
 """
 
@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.catalog import load_catalog
-from agent.facts import sshd, sshd_walk
 from agent.facts.model import Absent, FactParseError, RawSection, Unavailable
-from agent.facts.sshd import FILE_WALK, SshdConfig
+from agent.facts.sshd import fact as sshd
+from agent.facts.sshd import walk as sshd_walk
+from agent.facts.sshd.fact import FILE_WALK, SshdConfig
 from agent.findings import Status
 from agent.inventory.model import Node
 from agent.rules.evaluate import evaluate

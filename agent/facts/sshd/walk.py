@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.facts.model import FactParseError
-from agent.facts.sshd_files import ConfigTree, SourceFile
+from agent.facts.sshd.files import ConfigTree, SourceFile
 
 FILE_CAP = 262144  # bytes of one configuration file the node sends
 MAX_FILES = 256

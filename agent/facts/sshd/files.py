@@ -1,6 +1,6 @@
 """The sshd_config file walk: which file and line set each effective value.
 
-Input is what the node sent (agent/facts/sshd_walk.py): the text of the main file and
+Input is what the node sent (agent/facts/sshd/walk.py): the text of the main file and
 of every file an Include reached, and each Include pattern's glob result as the node's
 own shell expanded it. `evaluate` then replays sshd's two passes (servconf.c
 `parse_server_config_depth`, `parse_server_match_config`, `copy_set_server_options`):
@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agent.facts.sshd_keywords import DEFAULTS, KEYWORDS, Merge, ValueError_, lookup
-from agent.facts.sshd_match import Connection, GroupsOf, match_criteria
-from agent.facts.sshd_syntax import QuoteError, argv_split, split_line
-from agent.facts.sshd_syntax import match_criteria as split_criteria
+from agent.facts.sshd.keywords import DEFAULTS, KEYWORDS, Merge, ValueError_, lookup
+from agent.facts.sshd.match import Connection, GroupsOf, match_criteria
+from agent.facts.sshd.syntax import QuoteError, argv_split, split_line
+from agent.facts.sshd.syntax import match_criteria as split_criteria
 from agent.textsafe import printable
 
 SSHDIR = "/etc/ssh"  # where relative Include patterns live (sshd's compiled-in SSHDIR)

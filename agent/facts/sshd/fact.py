@@ -9,7 +9,7 @@ the connection we actually made (Lynis issue #548), so the answer is the operato
 effective view.
 
 Three things make it more than that (issue 3, reference/anchors.md "beat them"):
-- the file walk (sshd_files.py) names the file and line behind every value, so a
+- the file walk (files.py) names the file and line behind every value, so a
   finding says which drop-in won and which line sshd ignored;
 - every Match line gets its own `sshd -T -C` for a connection it selects, so a block
   that re-opens passwords for 10.0.0.0/8 is reported with its condition even though
@@ -24,13 +24,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agent.facts import sshd_walk
 from agent.facts.model import Absent, FactParseError, FactValue, Observation, RawSection, Unavailable
-from agent.facts.sshd_files import Directive, Effective, MatchBlock, Setting, evaluate
-from agent.facts.sshd_keywords import DEFAULTS, KEYWORDS
-from agent.facts.sshd_match import Connection, GroupsOf
-from agent.facts.sshd_sources import attribution
-from agent.facts.sshd_walk import FileStat, HostKey, Walk
+from agent.facts.sshd import walk as sshd_walk
+from agent.facts.sshd.files import Directive, Effective, MatchBlock, Setting, evaluate
+from agent.facts.sshd.keywords import DEFAULTS, KEYWORDS
+from agent.facts.sshd.match import Connection, GroupsOf
+from agent.facts.sshd.sources import attribution
+from agent.facts.sshd.walk import FileStat, HostKey, Walk
 from agent.textsafe import printable
 
 # sshd prints lower-case keywords. Keep the whole line bounded: hostile output could

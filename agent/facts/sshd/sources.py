@@ -11,8 +11,8 @@ that won, the Match block it sits in, and the lines sshd read but did not use:
 
 from __future__ import annotations
 
-from agent.facts.sshd_files import Directive, Setting
-from agent.facts.sshd_keywords import KEYWORDS, Merge
+from agent.facts.sshd.files import Directive, Setting
+from agent.facts.sshd.keywords import KEYWORDS, Merge
 from agent.textsafe import printable
 
 _SHOWN = 3  # origin lines named before "and N more"
