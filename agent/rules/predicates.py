@@ -28,7 +28,7 @@ from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_mac import MAC_PREDICATES
 from agent.rules.predicates_packages import PACKAGES_HELD, PACKAGES_PREDICATES, SECURITY_UPDATES
-from agent.rules.predicates_sshd import SSHD_PREDICATES
+from agent.rules.predicates_sshd import SSHD_FAMILIES, SSHD_PREDICATES
 from agent.rules.predicates_sudo import SUDO_DEFAULT, SUDO_PREDICATES
 from agent.rules.verdict import Predicate, Verdict
 
@@ -63,6 +63,7 @@ FAMILIES: Mapping[str, Family] = unique_families(
         AUDIT_FILES_PROTECTED,
         SUDO_DEFAULT,
         TRUST_FILES_ABSENT,
+        *SSHD_FAMILIES,
     ),
     taken=PREDICATES,
 )

@@ -10,12 +10,17 @@ MaxStartups' three-part value, file modes of everything sshd reads (CIS Ubuntu 2
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PositiveInt, StrictStr
 
 from agent.facts.model import FactValue
 from agent.facts.sshd.fact import SshdConfig
 from agent.facts.sshd.walk import FileStat
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
+from agent.rules.families import Family, FamilyArgs
+from agent.rules.family_file_permissions import Mode
 from agent.rules.family_sshd import keyword_evidence, observed, on_sshd
 from agent.rules.verdict import Predicate, Verdict
 from agent.textsafe import printable
@@ -57,12 +62,21 @@ def access_limited(fact: SshdConfig) -> Verdict:
 # --------------------------------------------------------------------------- crypto
 
 
-def max_startups_limited(fact: SshdConfig) -> Verdict:
+class MaxStartups(FamilyArgs):
+    """CIS 5.1.x: MaxStartups start:rate:full no looser than these."""
+
+    start: PositiveInt  # unauthenticated connections before sshd starts dropping
+    rate: Annotated[int, Field(ge=1, le=100)]  # percent dropped from `start` on
+    full: PositiveInt  # unauthenticated connections at which every new one is dropped
+
+
+def max_startups_limited(args: MaxStartups, fact: SshdConfig) -> Verdict:
     value = observed(fact, "maxstartups")
     if value is None:
         return Verdict(Status.ERROR, "sshd does not report maxstartups")
     parts = value.split(":")
-    expected = "10:30:60 or stricter (start <= 10, rate >= 30, full <= 60)"
+    limit = f"{args.start}:{args.rate}:{args.full}"
+    expected = f"{limit} or stricter (start <= {args.start}, rate >= {args.rate}, full <= {args.full})"
     evidence = (keyword_evidence(fact, "maxstartups", value, expected),)
     try:
         begin, rate, full = (
@@ -70,9 +84,9 @@ def max_startups_limited(fact: SshdConfig) -> Verdict:
         )
     except ValueError:
         return Verdict(Status.ERROR, f"maxstartups {value!r} is not begin:rate:full", evidence)
-    if begin <= 10 and rate >= 30 and full <= 60:
+    if begin <= args.start and rate >= args.rate and full <= args.full:
         return Verdict(Status.PASS, f"maxstartups is {value}", evidence)
-    return Verdict(Status.FAIL, f"maxstartups is {value}, expected 10:30:60 or stricter", evidence)
+    return Verdict(Status.FAIL, f"maxstartups is {value}, expected {limit} or stricter", evidence)
 
 
 # --------------------------------------------------------------------------- validity
@@ -96,16 +110,19 @@ def config_valid(fact: SshdConfig) -> Verdict:
 
 # --------------------------------------------------------------------------- files
 
-_KEY_GROUP = "ssh_keys"  # RHEL/Fedora: private host keys 0640 root:ssh_keys (SSG)
 
-
-def _statkeyword_evidence(stat: FileStat, expected: str) -> Evidence:
+def _stat_evidence(stat: FileStat, expected: str) -> Evidence:
     return Evidence(f"{stat.permissions:04o} {stat.user}:{stat.group}", expected, f"stat {stat.path}")
 
 
-def files_protected(fact: SshdConfig) -> Verdict:
-    """CIS 5.1.1 / SSG file_permissions_sshd_config, *_drop_in_config: 0600 root:root;
-    the drop-in directories not writable by anyone but root."""
+class ConfigFilesProtected(FamilyArgs):
+    """CIS 5.1.1 / SSG file_permissions_sshd_config, *_drop_in_config: the files at most
+    `mode`, owned by root; the drop-in directories writable by root only."""
+
+    mode: Mode
+
+
+def files_protected(args: ConfigFilesProtected, fact: SshdConfig) -> Verdict:
     if not fact.walked:
         return Verdict(Status.ERROR, "no file walk arrived from the node")
     bad: list[Evidence] = []
@@ -114,12 +131,12 @@ def files_protected(fact: SshdConfig) -> Verdict:
         stat = fact.stats.get(path)
         if stat is None:
             missing.append(path)
-        elif stat.uid != 0 or stat.permissions & ~0o600:
-            bad.append(_statkeyword_evidence(stat, "0600 or stricter, owner root"))
+        elif stat.uid != 0 or stat.permissions & ~args.mode:
+            bad.append(_stat_evidence(stat, f"{args.mode:04o} or stricter, owner root"))
     for path in fact.config_dirs:
         stat = fact.stats[path]
         if stat.uid != 0 or stat.permissions & 0o022:
-            bad.append(_statkeyword_evidence(stat, "not writable by group or others, owner root"))
+            bad.append(_stat_evidence(stat, "not writable by group or others, owner root"))
     if missing:
         return Verdict(Status.ERROR, f"no stat(1) data for {', '.join(missing[:3])}")
     if bad:
@@ -132,35 +149,57 @@ def _effective_keys(fact: SshdConfig) -> list[str]:
     return [path for path in fact.options.get("hostkey", ()) if path in fact.stats]
 
 
-def private_keys_protected(fact: SshdConfig) -> Verdict:
+class HostKeysProtected(FamilyArgs):
+    """Host key files at most `mode`, owned by root; a key owned by `key_group` may have
+    `key_group_mode` (RHEL/Fedora: private host keys 0640 root:ssh_keys, per SSG)."""
+
+    keys: Literal["private", "public"]
+    mode: Mode
+    key_group: StrictStr | None = None
+    key_group_mode: Mode | None = None
+
+
+def host_keys_protected(args: HostKeysProtected, fact: SshdConfig) -> Verdict:
+    return private_keys_protected(args, fact) if args.keys == "private" else public_keys_protected(args, fact)
+
+
+def private_keys_protected(args: HostKeysProtected, fact: SshdConfig) -> Verdict:
     keys = _effective_keys(fact)
     if not keys:
         return Verdict(Status.ERROR, "none of the host keys sshd uses could be inspected")
     bad = []
     for path in keys:
         stat = fact.stats[path]
-        allowed = 0o640 if stat.group == _KEY_GROUP else 0o600
+        group_mode = args.key_group_mode if args.key_group and stat.group == args.key_group else None
+        allowed = args.mode if group_mode is None else group_mode
         if stat.uid != 0 or stat.permissions & ~allowed:
-            bad.append(_statkeyword_evidence(stat, "0600 root (0640 root:ssh_keys)"))
+            also = f" ({args.key_group_mode:04o} root:{args.key_group})" if args.key_group_mode else ""
+            bad.append(_stat_evidence(stat, f"{args.mode:04o} root{also}"))
     if bad:
         return Verdict(Status.FAIL, f"{len(bad)} private host key(s) readable by others", tuple(bad))
     return Verdict(Status.PASS, f"{len(keys)} private host key(s) readable by root only")
 
 
-def public_keys_protected(fact: SshdConfig) -> Verdict:
+def public_keys_protected(args: HostKeysProtected, fact: SshdConfig) -> Verdict:
     keys = [path + ".pub" for path in _effective_keys(fact) if path + ".pub" in fact.stats]
     bad = []
     for path in keys:
         stat = fact.stats[path]
-        if stat.uid != 0 or stat.permissions & ~0o644:
-            bad.append(_statkeyword_evidence(stat, "0644 or stricter, owner root"))
+        if stat.uid != 0 or stat.permissions & ~args.mode:
+            bad.append(_stat_evidence(stat, f"{args.mode:04o} or stricter, owner root"))
     if bad:
         return Verdict(Status.FAIL, f"{len(bad)} public host key(s) writable by others", tuple(bad))
     return Verdict(Status.PASS, f"{len(keys)} public host key(s) owned by root and not writable by others")
 
 
-def host_keys_strong(fact: SshdConfig) -> Verdict:
-    """dev-sec sshd-50 (RSA >= 3072 here, as the catalogue asks); DSA is always weak."""
+class HostKeysStrong(FamilyArgs):
+    """dev-sec sshd-50: key types never acceptable, and the smallest RSA key."""
+
+    forbidden_kinds: tuple[StrictStr, ...]  # as ssh-keygen -l prints them: DSA
+    rsa_min_bits: PositiveInt
+
+
+def host_keys_strong(args: HostKeysStrong, fact: SshdConfig) -> Verdict:
     paths = fact.options.get("hostkey", ())
     keys = [fact.host_keys[p] for p in paths if p in fact.host_keys]
     if not keys:
@@ -168,32 +207,38 @@ def host_keys_strong(fact: SshdConfig) -> Verdict:
     bad = [
         Evidence(
             f"{key.kind} {key.bits} bits",
-            "RSA of at least 3072 bits, ECDSA or Ed25519",
+            f"RSA of at least {args.rsa_min_bits} bits, no {', '.join(args.forbidden_kinds)}",
             f"ssh-keygen -l -f {key.path}",
         )
         for key in keys
-        if key.kind == "DSA" or (key.kind == "RSA" and (key.bits or 0) < 3072)
+        if key.kind in args.forbidden_kinds or (key.kind == "RSA" and (key.bits or 0) < args.rsa_min_bits)
     ]
     if bad:
         return Verdict(Status.FAIL, f"{len(bad)} weak host key(s)", tuple(bad))
     return Verdict(Status.PASS, ", ".join(f"{k.kind} {k.bits}" for k in keys))
 
 
-def moduli_strong(fact: SshdConfig) -> Verdict:
-    """dev-sec sshd-48: no Diffie-Hellman group below 2048 bits (size column 2047)."""
+class ModuliStrong(FamilyArgs):
+    """dev-sec sshd-48: no Diffie-Hellman group in /etc/ssh/moduli below `min_bits`."""
+
+    min_bits: PositiveInt
+
+
+def moduli_strong(args: ModuliStrong, fact: SshdConfig) -> Verdict:
     if fact.moduli is None:
         return Verdict(Status.ERROR, "the moduli file could not be read")
     smallest, count = fact.moduli
     if count == 0 or smallest is None:
-        return Verdict(
-            Status.PASS, "no moduli entries: sshd falls back to its built-in groups of 2048 bits or more"
-        )
+        return Verdict(Status.PASS, "no moduli entries: sshd falls back to its built-in groups")
     evidence = (
         Evidence(
-            f"smallest group {smallest + 1} bits", "at least 2048 bits", "size column of /etc/ssh/moduli"
+            f"smallest group {smallest + 1} bits",
+            f"at least {args.min_bits} bits",
+            "size column of /etc/ssh/moduli",
         ),
     )
-    if smallest < 2047:
+    # The size column is the bit length minus one (2047 for a 2048-bit group).
+    if smallest + 1 < args.min_bits:
         return Verdict(Status.FAIL, f"/etc/ssh/moduli has groups of {smallest + 1} bits", evidence)
     return Verdict(Status.PASS, f"{count} groups, the smallest {smallest + 1} bits", evidence)
 
@@ -201,10 +246,33 @@ def moduli_strong(fact: SshdConfig) -> Verdict:
 SSHD_PREDICATES: Mapping[str, Predicate] = {
     "sshd_config_valid": _on_sshd(config_valid),
     "sshd_access_limited": _on_sshd(access_limited),
-    "sshd_max_startups_limited": _on_sshd(max_startups_limited),
-    "sshd_config_files_protected": _on_sshd(files_protected),
-    "sshd_host_private_keys_protected": _on_sshd(private_keys_protected),
-    "sshd_host_public_keys_protected": _on_sshd(public_keys_protected),
-    "sshd_host_keys_strong": _on_sshd(host_keys_strong),
-    "sshd_moduli_strong": _on_sshd(moduli_strong),
 }
+
+
+def _family(
+    name: str, args: type[FamilyArgs], judge: Callable[[Any, SshdConfig], Verdict], summary: str
+) -> Family:
+    return Family(name, args, lambda a, facts, node: on_sshd(facts, lambda fact: judge(a, fact)), summary)
+
+
+SSHD_FAMILIES = (
+    _family(
+        "sshd_max_startups", MaxStartups, max_startups_limited, "MaxStartups no looser than start:rate:full"
+    ),
+    _family(
+        "sshd_config_paths_private",
+        ConfigFilesProtected,
+        files_protected,
+        "every file and drop-in directory sshd reads is root's and at most a mode",
+    ),
+    _family(
+        "sshd_host_keys_protected",
+        HostKeysProtected,
+        host_keys_protected,
+        "host key files at most a mode, root's",
+    ),
+    _family(
+        "sshd_host_key_strength", HostKeysStrong, host_keys_strong, "no forbidden key type, RSA of N bits"
+    ),
+    _family("sshd_moduli_min_bits", ModuliStrong, moduli_strong, "no Diffie-Hellman group below N bits"),
+)
