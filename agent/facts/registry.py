@@ -14,7 +14,6 @@ from agent.facts import (
     accounts,
     audit,
     audit_service,
-    firewall,
     k8s_components,
     k8s_files,
     kernel,
@@ -25,6 +24,7 @@ from agent.facts import (
     sysctl,
     system,
 )
+from agent.facts.firewall import fact as firewall
 from agent.facts.model import FactValue, RawSection
 from agent.facts.sshd import fact as sshd
 from agent.facts.sudoers import fact as sudoers

@@ -1,7 +1,7 @@
 """Firewall judgements across every backend (catalogue §4): one manager, default deny for
 IPv4 and IPv6, the SSH path from the bastion, loopback, replies, logging, emptiness.
 
-All of them read the live ruleset through the packet walk (agent/facts/firewall_walk.py),
+All of them read the live ruleset through the packet walk (agent/facts/firewall/walk.py),
 so nftables, iptables-legacy, iptables-nft, ufw and firewalld are judged by what the
 kernel would do, not by which tool wrote the rules. Chains of kube-proxy and CNIs are
 left out of every host judgement and named in the evidence instead.
@@ -11,16 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from agent.facts.firewall import FirewallState
-from agent.facts.firewall_status import (
-    active_managers,
-    external_iface,
-    input_default,
-    iptables_host_content,
-    loopback_address,
-    nft_host_content,
-)
-from agent.facts.firewall_walk import Packet, base_chains, quiet_port, walk
+from agent.facts.firewall.state import FirewallState, active_managers, iptables_host_content, nft_host_content
+from agent.facts.firewall.status import external_iface, input_default, loopback_address
+from agent.facts.firewall.walk import Packet, base_chains, quiet_port, walk
 from agent.facts.model import FactValue
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node

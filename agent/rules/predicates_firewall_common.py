@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from agent.facts.firewall import FirewallState
-from agent.facts.firewall_walk import Decision, HookResult
+from agent.facts.firewall.state import FirewallState
+from agent.facts.firewall.walk import Decision, HookResult
 from agent.facts.model import Absent, FactValue, Unavailable
 from agent.facts.sockets import Sockets
 from agent.facts.sysctl import Sysctl

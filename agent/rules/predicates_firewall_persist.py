@@ -17,11 +17,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from agent.facts.firewall import FirewallState
-from agent.facts.firewall_model import Chain, is_cluster_owner
-from agent.facts.firewall_persisted import Persisted
-from agent.facts.firewall_status import active_managers, iptables_host_content, nft_host_content
-from agent.facts.firewall_walk import Packet, walk
+from agent.facts.firewall.model import Chain, is_cluster_owner
+from agent.facts.firewall.persisted import Persisted
+from agent.facts.firewall.state import FirewallState, active_managers, iptables_host_content, nft_host_content
+from agent.facts.firewall.walk import Packet, walk
 from agent.facts.model import FactValue
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node

@@ -25,10 +25,10 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, StrictStr
 
-from agent.facts.firewall import FirewallState
-from agent.facts.firewall_model import is_cluster_owner
-from agent.facts.firewall_status import external_iface
-from agent.facts.firewall_walk import (
+from agent.facts.firewall.model import is_cluster_owner
+from agent.facts.firewall.state import FirewallState
+from agent.facts.firewall.status import external_iface
+from agent.facts.firewall.walk import (
     Address,
     HookResult,
     Packet,

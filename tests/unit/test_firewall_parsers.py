@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.facts import firewall, firewall_iptables, firewall_nft
-from agent.facts.firewall import FirewallState, split_subsections
-from agent.facts.firewall_managers import parse_ufw_status, parse_zones
-from agent.facts.firewall_persisted import parse_nft_text
-from agent.facts.firewall_status import active_managers, input_default
+from agent.facts.firewall import fact as firewall
+from agent.facts.firewall import iptables, nft
+from agent.facts.firewall.fact import split_subsections
+from agent.facts.firewall.managers import parse_ufw_status, parse_zones
+from agent.facts.firewall.persisted import parse_nft_text
+from agent.facts.firewall.state import FirewallState, active_managers
+from agent.facts.firewall.status import input_default
 from agent.facts.model import FactParseError, RawSection, Unavailable
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "firewall"
@@ -133,7 +135,7 @@ def test_firewalld_trusted_default_zone_is_not_a_deny() -> None:
 
 def test_rhel_sysconfig_iptables_documented_default() -> None:
     text = (FIXTURES / "rhel9_sysconfig_iptables.txt").read_text()
-    document = firewall_iptables.parse_save(
+    document = iptables.parse_save(
         text, family="ip", backend="iptables-persisted", source="/etc/sysconfig/iptables"
     )
     inp = next(c for c in document.chains if c.name == "INPUT")
@@ -157,9 +159,7 @@ def test_iptables_options_negation_multiport_and_unknown_modules() -> None:
         '-A INPUT -p tcp --syn -m limit --limit 5/min -j LOG --log-prefix "x "\n'
         "-A INPUT -g MINE\nCOMMIT\n"
     )
-    (inp, mine) = firewall_iptables.parse_save(
-        text, family="ip", backend="iptables-legacy", source="t"
-    ).chains
+    (inp, mine) = iptables.parse_save(text, family="ip", backend="iptables-legacy", source="t").chains
     spoof, multi, ipset, log, goto = inp.rules
     assert [(m.field, m.negated) for m in spoof.matches] == [("saddr", False), ("iif", True)]
     assert ("dport", ("10250", "2379-2380")) in [
@@ -177,7 +177,7 @@ def test_iptables_options_negation_multiport_and_unknown_modules() -> None:
 
 def test_nft_json_vmap_sets_and_unknowns() -> None:
     document = (FIXTURES / "synthetic_vmap_sets.json").read_text()
-    (chain_,) = firewall_nft.loads(document, source="nft").chains
+    (chain_,) = nft.loads(document, source="nft").chains
     established, invalid, allowed, dynamic, low = chain_.rules
     assert established.verdict == "accept" and established.matches[0].values == ("established",)
     assert invalid.verdict == "drop"
@@ -233,7 +233,7 @@ def test_forged_markers_in_content_cannot_split_sections() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=400))
 def test_hostile_iptables_save_never_raises(text: str) -> None:
-    firewall_iptables.parse_save("*filter\n:INPUT DROP [0:0]\n" + text, family="ip", backend="b", source="s")
+    iptables.parse_save("*filter\n:INPUT DROP [0:0]\n" + text, family="ip", backend="b", source="s")
 
 
 @settings(max_examples=200, deadline=None)
@@ -248,7 +248,7 @@ def test_hostile_nft_json_raises_only_fact_parse_error(value: object) -> None:
     import json
 
     with contextlib.suppress(FactParseError):
-        firewall_nft.loads(json.dumps({"nftables": [value, {"rule": value}, {"chain": value}]}), source="x")
+        nft.loads(json.dumps({"nftables": [value, {"rule": value}, {"chain": value}]}), source="x")
 
 
 def test_ufw_and_zone_parsers_reject_foreign_text() -> None:

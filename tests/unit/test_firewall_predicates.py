@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.facts import firewall, sockets, sysctl
+from agent.facts import sockets, sysctl
+from agent.facts.firewall import fact as firewall
+from agent.facts.firewall.state import FirewallState
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
 from agent.findings import Status
 from agent.inventory.model import Node
@@ -55,7 +57,7 @@ def test_ip_forwarding_is_inverted_on_kubernetes_nodes() -> None:
 def test_ipv6_off_passes_the_ipv6_check_only() -> None:
     found = facts("debian12_nft_accept_empty")
     state = found["firewall"]
-    assert isinstance(state, firewall.FirewallState)
+    assert isinstance(state, FirewallState)
     from dataclasses import replace
 
     no_v6 = {"firewall": replace(state, ipv6=False)}
@@ -68,7 +70,7 @@ def test_unreadable_parts_give_error_unless_a_readable_drop_already_decides() ->
 
     open_state = facts("debian12_nft_accept_empty")["firewall"]
     closed_state = facts("debian12_legacy_drop")["firewall"]
-    assert isinstance(open_state, firewall.FirewallState) and isinstance(closed_state, firewall.FirewallState)
+    assert isinstance(open_state, FirewallState) and isinstance(closed_state, FirewallState)
     why = ("ip6tables-legacy-save -t filter: exit 1: permission denied",)
     status, reason = judge(
         "firewall_input_default_deny_ipv4", {"firewall": replace(open_state, unreadable=why)}

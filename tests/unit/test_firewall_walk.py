@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from agent.facts.firewall_iptables import parse_save
-from agent.facts.firewall_model import Chain, Match
-from agent.facts.firewall_walk import (
+from agent.facts.firewall.iptables import parse_save
+from agent.facts.firewall.model import Chain, Match
+from agent.facts.firewall.walk import (
     MAYBE,
     NO,
     YES,

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.facts.firewall_model import TERMINAL, Chain, Match, Rule, table_owner
+from agent.facts.firewall.model import TERMINAL, Chain, Match, Rule, table_owner
 from agent.facts.model import FactParseError
 
 MAX_OBJECTS = 200_000  # a kube-proxy nftables table of a very large cluster stays below this

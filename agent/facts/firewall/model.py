@@ -1,7 +1,7 @@
 """One vocabulary for every netfilter backend: chains, rules and the conditions in them.
 
 nftables JSON, iptables-save (legacy and nf_tables variants) and the persisted files all
-parse into these frozen values, so the judgement code (firewall_walk.py, the firewall
+parse into these frozen values, so the judgement code (walk.py, the firewall
 predicates) never cares which tool printed a rule. A condition nodeward cannot model is
 kept as `Match(field="unknown")`: the walker then treats the rule as "may match" and says
 so in the evidence instead of guessing.

@@ -21,7 +21,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from agent.facts.firewall_model import Chain, Match, Rule, is_cluster_owner
+from agent.facts.firewall.model import Chain, Match, Rule, is_cluster_owner
 
 YES, NO, MAYBE = "yes", "no", "maybe"
 MAX_DEPTH = 32

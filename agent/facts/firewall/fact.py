@@ -31,20 +31,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.facts import firewall_iptables, firewall_nft
-from agent.facts.firewall_managers import (
+from agent.facts.firewall import iptables, nft
+from agent.facts.firewall.managers import (
     FirewalldInfo,
     UfwConfig,
     UfwStatus,
-    UnitState,
     parse_shell_assignments,
     parse_ufw_status,
     parse_units,
     parse_zones,
 )
-from agent.facts.firewall_model import Chain, is_cluster_owner, table_owner
-from agent.facts.firewall_persisted import Persisted, parse_persisted
-from agent.facts.model import FactParseError, FactValue, Observation, RawSection, Unavailable
+from agent.facts.firewall.model import Chain, table_owner
+from agent.facts.firewall.persisted import parse_persisted
+from agent.facts.firewall.state import FirewallState, NftTable
+from agent.facts.model import FactParseError, FactValue, RawSection, Unavailable
 
 SCRIPT = r"""
 nw_m="nwfw-$(od -An -N12 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')"
@@ -204,63 +204,6 @@ def split_subsections(text: str) -> list[Sub]:
     return subs
 
 
-@dataclass(frozen=True, slots=True)
-class NftTable:
-    family: str
-    name: str
-    owner: str
-
-
-@dataclass(frozen=True, slots=True)
-class FirewallState:
-    chains: tuple[Chain, ...]  # every live chain we could read, all backends and owners
-    nft_tables: tuple[NftTable, ...]  # from `nft list tables` (also those we did not list)
-    unreadable: tuple[str, ...]  # parts of the live ruleset that could not be read, and why
-    systemd: bool
-    units: tuple[UnitState, ...]
-    ufw: UfwStatus | None  # None: ufw not installed
-    ufw_config: UfwConfig | None
-    firewalld: FirewalldInfo | None  # None: firewalld not installed
-    firewalld_process: bool
-    persisted: tuple[Persisted, ...]
-    ipv6: bool  # the node has an IPv6 stack with IPv6 enabled
-    external_iface4: str | None  # the interface of the default route: where "anyone" arrives
-    external_iface6: str | None
-    client_addr: str  # the scanning host's address as the node sees it (127.0.0.1 for local scans)
-    server_port: int | None  # the SSH port we came in through
-
-    def unit(self, name: str) -> UnitState | None:
-        return next((u for u in self.units if u.name == name), None)
-
-    def cluster_chains(self) -> tuple[str, ...]:
-        """Chains and tables owned by kube-proxy or a CNI: reported, never the host firewall."""
-        labels = [f"{c.label} ({c.owner})" for c in self.chains if is_cluster_owner(c.owner)]
-        labels += [
-            f"table {t.family} {t.name} ({t.owner})"
-            for t in self.nft_tables
-            if is_cluster_owner(t.owner)
-            and not any(c.table == t.name and c.family == t.family for c in self.chains)
-        ]
-        return tuple(labels)
-
-    def lookup(self, path: str) -> Observation | None:
-        from agent.facts.firewall_status import active_managers  # judgement lives there
-
-        values: dict[str, object] = {
-            "managers.active": tuple(m.name for m in active_managers(self)),
-            "cluster_chains": self.cluster_chains(),
-            "unreadable": self.unreadable,
-            "ufw.active": None if self.ufw is None else self.ufw.active,
-            "firewalld.running": None if self.firewalld is None else self.firewalld.running,
-            "firewalld.default_zone": None if self.firewalld is None else self.firewalld.default_zone,
-            "persisted.files": tuple(p.path for p in self.persisted),
-            "ipv6": self.ipv6,
-        }
-        if path not in values:
-            return None
-        return Observation(values[path], "nft, iptables-save, ufw, firewall-cmd")
-
-
 def _env(sub: Sub | None) -> dict[str, str]:
     if sub is None:
         return {}
@@ -353,7 +296,7 @@ def _live_nft(
             unreadable.append(f"{label}: {sub.error}")
             continue
         try:
-            document = firewall_nft.loads(sub.stdout, source=label)
+            document = nft.loads(sub.stdout, source=label)
         except FactParseError as exc:
             unreadable.append(str(exc))
             continue
@@ -388,7 +331,7 @@ def _live_xtables(
             if sub.exit_code != 0:
                 unreadable.append(f"{tool}: {sub.error}")
                 continue
-            document = firewall_iptables.parse_save(sub.stdout, family=family, backend=backend, source=tool)
+            document = iptables.parse_save(sub.stdout, family=family, backend=backend, source=tool)
             if backend == "iptables-nft":
                 nft_chains[:] = [c for c in nft_chains if not (c.family == family and c.table == table)]
             out.extend(c for c in document.chains if c.table == table)

@@ -1,4 +1,9 @@
-"""Derived firewall state: which manager runs the host firewall, and the input defaults.
+"""FirewallState, the firewall fact's value, and which manager runs the host firewall.
+
+The state is plain data built by fact.py; "which managers are active" is derived from it
+here, beside it, because the fact's lookup() reports it ("managers.active"). Judgements
+that need the packet walk (input defaults) live in status.py, which builds on this
+module; nothing here imports status.py or walk.py, so the firewall package has no cycle.
 
 A manager is "active" by the best evidence the node offers: systemd's unit state where
 systemd runs, the manager's own status (`ufw status`, `firewall-cmd --state`), and
@@ -10,12 +15,68 @@ every backend counts, and kube-proxy or a CNI never counts as the host's firewal
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
-from agent.facts.firewall import FirewallState
-from agent.facts.firewall_model import MANAGER_OWNERS, RUNTIME_OWNERS, Chain, is_cluster_owner
-from agent.facts.firewall_walk import HookResult, Packet, quiet_port, walk
+from agent.facts.firewall.managers import FirewalldInfo, UfwConfig, UfwStatus, UnitState
+from agent.facts.firewall.model import Chain, is_cluster_owner
+from agent.facts.firewall.persisted import Persisted
+from agent.facts.model import Observation
+
+
+@dataclass(frozen=True, slots=True)
+class NftTable:
+    family: str
+    name: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallState:
+    chains: tuple[Chain, ...]  # every live chain we could read, all backends and owners
+    nft_tables: tuple[NftTable, ...]  # from `nft list tables` (also those we did not list)
+    unreadable: tuple[str, ...]  # parts of the live ruleset that could not be read, and why
+    systemd: bool
+    units: tuple[UnitState, ...]
+    ufw: UfwStatus | None  # None: ufw not installed
+    ufw_config: UfwConfig | None
+    firewalld: FirewalldInfo | None  # None: firewalld not installed
+    firewalld_process: bool
+    persisted: tuple[Persisted, ...]
+    ipv6: bool  # the node has an IPv6 stack with IPv6 enabled
+    external_iface4: str | None  # the interface of the default route: where "anyone" arrives
+    external_iface6: str | None
+    client_addr: str  # the scanning host's address as the node sees it (127.0.0.1 for local scans)
+    server_port: int | None  # the SSH port we came in through
+
+    def unit(self, name: str) -> UnitState | None:
+        return next((u for u in self.units if u.name == name), None)
+
+    def cluster_chains(self) -> tuple[str, ...]:
+        """Chains and tables owned by kube-proxy or a CNI: reported, never the host firewall."""
+        labels = [f"{c.label} ({c.owner})" for c in self.chains if is_cluster_owner(c.owner)]
+        labels += [
+            f"table {t.family} {t.name} ({t.owner})"
+            for t in self.nft_tables
+            if is_cluster_owner(t.owner)
+            and not any(c.table == t.name and c.family == t.family for c in self.chains)
+        ]
+        return tuple(labels)
+
+    def lookup(self, path: str) -> Observation | None:
+        values: dict[str, object] = {
+            "managers.active": tuple(m.name for m in active_managers(self)),
+            "cluster_chains": self.cluster_chains(),
+            "unreadable": self.unreadable,
+            "ufw.active": None if self.ufw is None else self.ufw.active,
+            "firewalld.running": None if self.firewalld is None else self.firewalld.running,
+            "firewalld.default_zone": None if self.firewalld is None else self.firewalld.default_zone,
+            "persisted.files": tuple(p.path for p in self.persisted),
+            "ipv6": self.ipv6,
+        }
+        if path not in values:
+            return None
+        return Observation(values[path], "nft, iptables-save, ufw, firewall-cmd")
+
 
 _PERSISTENCE_UNITS = {
     "nftables": ("nftables",),
@@ -110,39 +171,3 @@ def iptables_host_content(
         if chain.policy == "drop" and not ufw_or_firewalld and not (docker and chain.hook == "forward"):
             out.append((f"{chain.label} policy DROP", chain.source))
     return out
-
-
-def owner_is_host_firewall(owner: str) -> bool:
-    return owner == "host" or owner in MANAGER_OWNERS
-
-
-def is_foreign(chain: Chain) -> bool:
-    """Chains that are never the host firewall: cluster networking and container runtimes."""
-    return is_cluster_owner(chain.owner) or chain.owner in RUNTIME_OWNERS
-
-
-@dataclass(frozen=True, slots=True)
-class InputDefault:
-    family: int
-    deny: bool
-    port: int  # the "no rule mentions it" port the probes used
-    tcp: HookResult
-    udp: HookResult
-
-
-def external_iface(state: FirewallState, family: int) -> str | None:
-    return state.external_iface4 if family == 4 else state.external_iface6
-
-
-def input_default(state: FirewallState, family: int) -> InputDefault:
-    """Is new inbound traffic that no rule allows dropped? Probed with TCP and UDP to a
-    port no rule mentions, from an arbitrary outside address on the default-route link."""
-    port = quiet_port(state.chains)
-    iface = external_iface(state, family)
-    results = [walk(state.chains, Packet(family, proto, port, iface)) for proto in ("tcp", "udp")]
-    tcp, udp = results
-    return InputDefault(family, not tcp.accepted and not udp.accepted, port, tcp, udp)
-
-
-def loopback_address(family: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address("127.0.0.1" if family == 4 else "::1")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from agent.facts.firewall_model import Chain, Match, Rule, chain_owner
+from agent.facts.firewall.model import Chain, Match, Rule, chain_owner
 
 MAX_LINES = 500_000
 _BUILTIN_HOOKS: dict[str, dict[str, str]] = {

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.facts import firewall_iptables, firewall_nft
-from agent.facts.firewall_model import Chain, table_owner
+from agent.facts.firewall import iptables, nft
+from agent.facts.firewall.model import Chain, table_owner
 from agent.facts.model import FactParseError
 
 _TABLE = re.compile(r"^table\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?([A-Za-z0-9_.-]+)\s*\{")
@@ -68,9 +68,7 @@ def _iptables(sub: _Sub) -> Persisted:
     family = "ip6" if sub.arg.endswith(("v6", "ip6tables")) else "ip"
     if sub.exit_code != 0:
         return Persisted(sub.arg, "iptables", family, (), "cat", False, None, sub.error)
-    document = firewall_iptables.parse_save(
-        sub.stdout, family=family, backend="iptables-persisted", source=sub.arg
-    )
+    document = iptables.parse_save(sub.stdout, family=family, backend="iptables-persisted", source=sub.arg)
     return Persisted(sub.arg, "iptables", family, document.chains, "iptables-restore format", True)
 
 
@@ -83,7 +81,7 @@ def _nftables(text_sub: _Sub, by_name: Mapping[str, Sequence[_Sub]]) -> Persiste
     if loaded is not None and loaded.exit_code == 0:
         label = f"{path} (loaded in a private network namespace, listed with nft -j)"
         try:
-            document = firewall_nft.loads(loaded.stdout, source=label)
+            document = nft.loads(loaded.stdout, source=label)
             return Persisted(path, "nftables", "", document.chains, label, True, valid, error)
         except FactParseError as exc:
             error = error or str(exc)
