@@ -20,7 +20,7 @@ from agent.rules.families import Family, unique_families, unique_registry
 from agent.rules.family_component_flag import AUTHORIZATION_MODES, COMPONENT_FLAG
 from agent.rules.family_file_permissions import FILE_PERMISSIONS
 from agent.rules.family_sshd import ALGORITHMS, KEYWORD_OFF, MATCH_KEEPS_OFF
-from agent.rules.predicates_accounts import ACCOUNTS_PREDICATES, TRUST_FILES_ABSENT
+from agent.rules.predicates_accounts import ACCOUNTS_PREDICATES, ROOT_SSH_MODES, TRUST_FILES_ABSENT
 from agent.rules.predicates_audit import AUDIT_FILES_PROTECTED, AUDIT_PREDICATES, AUDIT_WATCHES
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
 from agent.rules.predicates_firewall_ports import PORT_EXPOSURE
@@ -29,7 +29,12 @@ from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_mac import MAC_PREDICATES
 from agent.rules.predicates_packages import PACKAGES_HELD, PACKAGES_PREDICATES, SECURITY_UPDATES
 from agent.rules.predicates_sshd import SSHD_FAMILIES, SSHD_PREDICATES
-from agent.rules.predicates_sudo import SUDO_DEFAULT, SUDO_PREDICATES
+from agent.rules.predicates_sudo import (
+    SUDO_DEFAULT,
+    SUDO_PREDICATES,
+    SUDOERS_INCLUDES_MODE,
+    SUDOERS_MAIN_FILE_MODE,
+)
 from agent.rules.verdict import Predicate, Verdict
 
 __all__ = ["FAMILIES", "PREDICATES", "Family", "Predicate", "Verdict"]
@@ -64,6 +69,9 @@ FAMILIES: Mapping[str, Family] = unique_families(
         SUDO_DEFAULT,
         TRUST_FILES_ABSENT,
         *SSHD_FAMILIES,
+        SUDOERS_MAIN_FILE_MODE,
+        SUDOERS_INCLUDES_MODE,
+        ROOT_SSH_MODES,
     ),
     taken=PREDICATES,
 )

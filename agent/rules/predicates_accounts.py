@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import StrictStr
+from pydantic import BeforeValidator, StrictStr
 
 from agent.facts.accounts import NOLOGIN_SHELLS, SHELL_EXCEPTIONS, AccountsFact
 from agent.facts.model import FactValue
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Family, FamilyArgs
+from agent.rules.family_file_permissions import Mode
 from agent.rules.privilege_common import ev as _ev
 from agent.rules.privilege_common import fail as _fail
 from agent.rules.privilege_common import mode_problems as _mode_problems
@@ -79,19 +80,35 @@ def _root_password(fact: AccountsFact, node: Node) -> Verdict:
     return Verdict(Status.PASS, f"root's password is {words[value]}", evidence)
 
 
-def _root_ssh(fact: AccountsFact, node: Node) -> Verdict:
+ROOT_SSH_PATHS = ("/root/.ssh", "/root/.ssh/authorized_keys", "/root/.ssh/authorized_keys2")  # gathered
+
+
+def _root_ssh_path(value: object) -> str:
+    if value not in ROOT_SSH_PATHS:
+        raise ValueError(f"the accounts fact stats only {', '.join(ROOT_SSH_PATHS)}")
+    return str(value)
+
+
+class RootSshModes(FamilyArgs):
+    """/root/.ssh and root's authorized keys at most these modes, owned by root."""
+
+    modes: dict[Annotated[str, BeforeValidator(_root_ssh_path)], Mode]
+
+
+def _root_ssh(args: RootSshModes, fact: AccountsFact, node: Node) -> Verdict:
     paths = {p.path: p for p in fact.paths_of("root_ssh")}
     directory = paths.get("/root/.ssh")
+    limit = args.modes.get("/root/.ssh")
+    shown = f"{limit:04o} root" if limit is not None else "root's"
     if directory is None:
         return Verdict(
             Status.PASS,
             "/root/.ssh does not exist",
-            (_ev("absent", "0700 root:root or absent", "/root/.ssh"),),
+            (_ev("absent", f"{shown} or absent", "/root/.ssh"),),
         )
     reasons: list[str] = []
     evidence: list[Evidence] = []
-    limits = {"/root/.ssh": 0o700, "/root/.ssh/authorized_keys": 0o600, "/root/.ssh/authorized_keys2": 0o600}
-    for path, limit in limits.items():
+    for path, limit in args.modes.items():
         state = paths.get(path)
         if state is None:
             continue
@@ -109,7 +126,7 @@ def _root_ssh(fact: AccountsFact, node: Node) -> Verdict:
     return Verdict(
         Status.PASS,
         f"/root/.ssh is protected; {summary}",
-        (_ev(directory.describe(), "0700 root", "/root/.ssh"),),
+        (_ev(directory.describe(), shown, "/root/.ssh"),),
     )
 
 
@@ -238,6 +255,12 @@ def _trust_files(args: TrustFilesAbsent) -> _AccountsJudge:
     return judge
 
 
+ROOT_SSH_MODES = Family(
+    name="root_ssh_modes",
+    args=RootSshModes,
+    judge=lambda args, facts, node: _on_accounts(lambda fact, n: _root_ssh(args, fact, n))(facts, node),
+    summary="/root/.ssh and root's authorized keys are root's and at most a mode",
+)
 TRUST_FILES_ABSENT = Family(
     name="trust_files_absent",
     args=TrustFilesAbsent,
@@ -249,7 +272,6 @@ ACCOUNTS_PREDICATES: Mapping[str, Predicate] = {
     "accounts_root_gid_zero": _on_accounts(_root_gid),
     "accounts_gid0_root_only": _on_accounts(_gid0),
     "accounts_root_password_not_empty": _on_accounts(_root_password),
-    "accounts_root_ssh_dir_protected": _on_accounts(_root_ssh),
     "accounts_su_restricted": _on_accounts(_su_restricted),
     "accounts_system_accounts_password_locked": _on_accounts(_system_passwords),
     "accounts_system_accounts_no_login": _on_accounts(_system_logins),

@@ -27,6 +27,7 @@ from agent.facts.sudoers.parse_file import DefaultsEntry
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Family, FamilyArgs
+from agent.rules.family_file_permissions import Mode
 from agent.rules.privilege_common import MAX_EVIDENCE
 from agent.rules.privilege_common import ev as _ev
 from agent.rules.privilege_common import fail as _fail
@@ -158,18 +159,28 @@ def _policy_valid(fact: SudoersFact, node: Node) -> Verdict:
 # --------------------------------------------------------------------------- SUDO-03
 
 
-def _main_file_permissions(fact: SudoersFact, node: Node) -> Verdict:
+class SudoersModes(FamilyArgs):
+    """The policy files at most `file_mode` and the included directories at most
+    `dir_mode`, all root:root (CIS, SSG file_permissions_sudoers*)."""
+
+    file_mode: Mode
+    dir_mode: Mode | None = None  # judged by the includes check only
+
+
+def _main_file_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> Verdict:
     info = fact.files.get(fact.main)
     if info is None or not info.exists:
         return Verdict(Status.ERROR, f"{fact.main} was not found")
-    problems = _mode_problems(info.perms, info.uid, info.gid, 0o440)
-    evidence = _ev(f"{info.perms:04o} uid {info.uid} gid {info.gid}", "0440 root:root", fact.main)
+    problems = _mode_problems(info.perms, info.uid, info.gid, args.file_mode)
+    evidence = _ev(
+        f"{info.perms:04o} uid {info.uid} gid {info.gid}", f"{args.file_mode:04o} root:root", fact.main
+    )
     if problems:
         return Verdict(Status.FAIL, f"{fact.main}: {', '.join(problems)}", (evidence,))
     return Verdict(Status.PASS, f"{fact.main} is {info.perms:04o} root:root", (evidence,))
 
 
-def _include_permissions(fact: SudoersFact, node: Node) -> Verdict:
+def _include_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> Verdict:
     reasons: list[str] = []
     evidence: list[Evidence] = []
     checked = 0
@@ -179,7 +190,9 @@ def _include_permissions(fact: SudoersFact, node: Node) -> Verdict:
             if info is None or not info.exists:
                 continue
             checked += 1
-            problems = _mode_problems(info.perms, info.uid, info.gid, 0o750)
+            if args.dir_mode is None:
+                continue
+            problems = _mode_problems(info.perms, info.uid, info.gid, args.dir_mode)
             if problems:
                 why = info.insecure()
                 ignored = f" — sudo ignores the whole directory ({why})" if why else ""
@@ -187,7 +200,7 @@ def _include_permissions(fact: SudoersFact, node: Node) -> Verdict:
                 evidence.append(
                     _ev(
                         f"{info.perms:04o} uid {info.uid} gid {info.gid}",
-                        "0750 root:root or stricter",
+                        f"{args.dir_mode:04o} root:root or stricter",
                         use.resolved,
                     )
                 )
@@ -197,7 +210,7 @@ def _include_permissions(fact: SudoersFact, node: Node) -> Verdict:
         if not info.is_regular:
             continue
         checked += 1
-        problems = _mode_problems(info.perms, info.uid, info.gid, 0o440)
+        problems = _mode_problems(info.perms, info.uid, info.gid, args.file_mode)
         if problems:
             why = info.insecure()
             effect = (
@@ -209,7 +222,11 @@ def _include_permissions(fact: SudoersFact, node: Node) -> Verdict:
                 effect = " — world writable: any user can write rules into it, which apply once it is fixed"
             reasons.append(f"{path}: {', '.join(problems)}{effect}")
             evidence.append(
-                _ev(f"{info.perms:04o} uid {info.uid} gid {info.gid}", "0440 root:root or stricter", path)
+                _ev(
+                    f"{info.perms:04o} uid {info.uid} gid {info.gid}",
+                    f"{args.file_mode:04o} root:root or stricter",
+                    path,
+                )
             )
     if reasons:
         return _fail(reasons, evidence)
@@ -415,6 +432,22 @@ def _option(args: SudoDefault) -> _SudoJudge:
     return judge
 
 
+SUDOERS_MAIN_FILE_MODE = Family(
+    name="sudoers_main_file_mode",
+    args=SudoersModes,
+    judge=lambda args, facts, node: _on_sudo(lambda fact, n: _main_file_permissions(args, fact, n))(
+        facts, node
+    ),
+    summary="the main sudoers file is root:root and at most a mode",
+)
+SUDOERS_INCLUDES_MODE = Family(
+    name="sudoers_includes_mode",
+    args=SudoersModes,
+    judge=lambda args, facts, node: _on_sudo(lambda fact, n: _include_permissions(args, fact, n))(
+        facts, node
+    ),
+    summary="every included sudoers file and directory is root:root and at most a mode",
+)
 SUDO_DEFAULT = Family(
     name="sudo_default",
     args=SudoDefault,
@@ -568,8 +601,6 @@ def _ignored_files(fact: SudoersFact, node: Node) -> Verdict:
 SUDO_PREDICATES: Mapping[str, Predicate] = {
     "sudo_installed": _on_sudo(_installed, needs_policy=False),
     "sudo_policy_valid": _on_sudo(_policy_valid),
-    "sudo_sudoers_file_permissions": _on_sudo(_main_file_permissions),
-    "sudo_include_permissions": _on_sudo(_include_permissions),
     "sudo_nopasswd_not_used": _on_sudo(_nopasswd),
     "sudo_authentication_not_disabled": _on_sudo(_authenticate),
     "sudo_root_grants_approved": _on_sudo(_root_grants),
