@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from agent.facts import parts
 from agent.facts.model import FactValue, Observation, RawSection, Unavailable
-from agent.facts.packages_version import dpkg_compare, rpm_compare
+from agent.facts.packages.version import dpkg_compare, rpm_compare
 from agent.facts.parts import Part, part_or_empty, split_parts
 
 SCRIPT = (

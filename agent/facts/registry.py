@@ -19,13 +19,13 @@ from agent.facts import (
     kernel,
     kubelet,
     mac,
-    packages,
     sockets,
     sysctl,
     system,
 )
 from agent.facts.firewall import fact as firewall
 from agent.facts.model import FactValue, RawSection
+from agent.facts.packages import fact as packages
 from agent.facts.sshd import fact as sshd
 from agent.facts.sudoers import fact as sudoers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agent.facts.packages_model import DAY
+from agent.facts.packages.model import DAY
 from agent.findings import Evidence, Status
 from agent.rules.verdict import Verdict
 from agent.textsafe import render_value

@@ -14,7 +14,7 @@ from pydantic import PositiveInt, StrictStr
 
 from agent.facts.kernel import KernelState
 from agent.facts.model import FactValue
-from agent.facts.packages_model import DAY, PackageState
+from agent.facts.packages.model import DAY, PackageState
 from agent.facts.system import SystemInfo
 from agent.findings import Status
 from agent.inventory.model import Node

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.facts import packages
 from agent.facts.model import Absent, RawSection, Unavailable
-from agent.facts.packages_model import DAY, PackageState
+from agent.facts.packages import fact as packages
+from agent.facts.packages.model import DAY, PackageState
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "packages"
 

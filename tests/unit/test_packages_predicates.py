@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.facts import kernel, packages, system
+from agent.facts import kernel, system
 from agent.facts.model import FactValue, RawSection
-from agent.facts.packages_model import DAY, IndexSource, PackageState
+from agent.facts.packages import fact as packages
+from agent.facts.packages.model import DAY, IndexSource, PackageState
 from agent.findings import Status
 from agent.inventory.model import Node
 from agent.rules.predicates import FAMILIES, PREDICATES

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.facts.packages_version import dpkg_compare, rpm_compare
+from agent.facts.packages.version import dpkg_compare, rpm_compare
 
 # From dpkg's t-version.c and common kernel release strings.
 DPKG = [

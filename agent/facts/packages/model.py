@@ -1,7 +1,7 @@
 """The patch-level fact, the same shape for apt, dnf/yum, zypper and apk.
 
-Each package manager's parser (packages_apt, packages_rpm, packages_zypper,
-packages_apk) fills a PackageState; checks judge only this normalised view, so "a
+Each package manager's parser (apt.py, rpm.py, zypper.py,
+apk.py) fills a PackageState; checks judge only this normalised view, so "a
 security update is pending" means the same on Debian, RHEL, SUSE and Alpine.
 """
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 
 from agent.facts.model import FactValue, Unavailable
-from agent.facts.packages_model import PackageState, PendingUpdate, repository_sources
+from agent.facts.packages.model import PackageState, PendingUpdate, repository_sources
 from agent.facts.parts import Part, part_or_empty
 
 CHECK = "check-update --security -C"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.facts.model import FactValue, Unavailable
-from agent.facts.packages_model import PackageState, PendingUpdate, repository_sources
+from agent.facts.packages.model import PackageState, PendingUpdate, repository_sources
 from agent.facts.parts import Part, part_or_empty
 
 LIST = "zypper --no-refresh list-patches --category security"

@@ -6,7 +6,7 @@ and zypper from their caches, apk without network. Nothing refreshes metadata du
 a scan (no `apt-get update`, `dnf makecache`, `zypper refresh`): the node is judged as
 it is, and the age of its metadata travels with the answer, so "no pending updates"
 from a month-old cache is visibly untrustworthy. Parsing per manager lives in
-packages_apt / packages_rpm / packages_zypper / packages_apk; the checks see one
+apt.py / rpm.py / zypper.py / apk.py; the checks see one
 normalised PackageState.
 """
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.facts import packages_apk, packages_apt, packages_rpm, packages_zypper, parts
+from agent.facts import parts
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
+from agent.facts.packages import apk, apt, rpm, zypper
 from agent.facts.parts import part_or_empty, split_parts
 
 # Reads NW_TMP only (for dnf's and libzypp's logs). Caps: 4 MiB for the update lists,
@@ -112,11 +113,11 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
     now = _now(part_or_empty(found, "now").text)
     manager = part_or_empty(found, "manager").text.strip()
     if manager == "apt":
-        return packages_apt.parse(found, now)
+        return apt.parse(found, now)
     if manager in ("dnf", "yum"):
-        return packages_rpm.parse(found, now, manager)
+        return rpm.parse(found, now, manager)
     if manager == "zypper":
-        return packages_zypper.parse(found, now)
+        return zypper.parse(found, now)
     if manager == "apk":
-        return packages_apk.parse(found, now)
+        return apk.parse(found, now)
     return Unavailable(f"the packages snippet named no package manager ({manager[:40]!r})")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from agent.facts.model import FactValue, Unavailable
-from agent.facts.packages_model import IndexSource, PackageState, PendingUpdate, mtimes
+from agent.facts.packages.model import IndexSource, PackageState, PendingUpdate, mtimes
 from agent.facts.parts import Part, part_or_empty
 
 VERSION = "apk --no-network version -l '<'"

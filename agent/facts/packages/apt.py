@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.facts.model import FactValue, Unavailable
-from agent.facts.packages_model import AutoUpdates, IndexSource, PackageState, PendingUpdate, mtimes
+from agent.facts.packages.model import AutoUpdates, IndexSource, PackageState, PendingUpdate, mtimes
 from agent.facts.parts import Part, part_or_empty
 
 SIMULATE = "apt-get -s --ignore-hold dist-upgrade"
