@@ -64,12 +64,6 @@ MAX_ARGV_BYTES = 128 * 1024
 MANIFEST_CAP = 256 * 1024  # a kubeadm manifest is ~4 KiB
 MAX_ARGS = 4096
 
-MANIFEST_DIRS = (
-    "/etc/kubernetes/manifests",  # kubeadm, kops, EKS-D
-    "/var/lib/rancher/rke2/agent/pod-manifests",  # RKE2 control plane and etcd
-    "/var/lib/rancher/k3s/agent/pod-manifests",  # k3s (rarely used for the control plane)
-)
-
 # Shell functions shared with the kubelet snippet (agent/facts/kubelet.py): constants
 # concatenated as constants, never formatted with runtime values.
 SHELL_HELPERS = r"""

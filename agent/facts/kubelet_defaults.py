@@ -88,7 +88,6 @@ FIELDS: tuple[Field, ...] = (
     ),
 )
 
-BY_PATH = {f.path: f for f in FIELDS}
 BY_FLAG = {f.flag: f for f in FIELDS if f.flag is not None}
 
 # Flags that are KubeletFlags, not KubeletConfiguration fields: only the command line
@@ -105,17 +104,6 @@ FLAG_ONLY = {
 # Feature gates the checks read, with their default in current Kubernetes (the feature
 # gate reference): RotateKubeletServerCertificate has been beta, on by default, since 1.12.
 FEATURE_GATE_DEFAULTS = {"RotateKubeletServerCertificate": True}
-
-# CIS Kubernetes Benchmark 1.12 4.2.12 (kube-bench cfg/cis-1.12/node.yaml `valid_elements`):
-# only ECDHE key exchange with AEAD ciphers.
-STRONG_CIPHER_SUITES = (
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-)
 
 # kube-proxy (KUBE-18): KubeProxyConfiguration v1alpha1 defaults metricsBindAddress to
 # 127.0.0.1:10249 (pkg/proxy/apis/config/v1alpha1/defaults.go), as does the flag.

@@ -39,13 +39,12 @@ class FactSpec:
     parse: Parser
     timeout: int = 60  # seconds, enforced on the node with timeout(1) where it exists
     max_bytes: int = 4 << 20  # per-section cap; the rest is cut on the node
-    needs_root: bool = True
 
 
 FACTS: Mapping[str, FactSpec] = {
     spec.name: spec
     for spec in (
-        FactSpec("system", system.SCRIPT, system.parse, timeout=10, needs_root=False),
+        FactSpec("system", system.SCRIPT, system.parse, timeout=10),
         FactSpec("sshd", sshd.SCRIPT, sshd.parse, timeout=30),
         FactSpec("firewall", firewall.SCRIPT, firewall.parse, timeout=60, max_bytes=48 << 20),
         FactSpec("sockets", sockets.SCRIPT, sockets.parse, timeout=20),

@@ -489,9 +489,6 @@ class Remediations:
     root: Path
     manifests: Mapping[str, Manifest]
 
-    def for_check(self, check_id: str, link: str | None) -> Manifest | None:
-        return self.manifests.get(link) if link else None
-
 
 def remediations_dir(catalog_dir: str | None = None) -> Path:
     from agent.catalog import catalog_root
@@ -527,8 +524,3 @@ def load_remediations(catalog_dir: str | None = None, *, directory: Path | None 
     if problems:
         raise CatalogError(problems)
     return Remediations(root=root, manifests=manifests)
-
-
-def unknown_links(links: Sequence[tuple[str, str]], remediations: Remediations) -> list[str]:
-    """`check id: remediation id` pairs whose remediation does not exist."""
-    return [f"{check}: {link}" for check, link in links if link not in remediations.manifests]

@@ -46,13 +46,8 @@ _TABLE_OWNERS: tuple[tuple[str, str], ...] = (
 )
 # Kubernetes networking components: reported, never judged as the host firewall.
 CLUSTER_OWNERS = frozenset({"kube-proxy", "kube-router", "calico", "cilium", "flannel", "antrea", "weave"})
-# Owners that are not a host firewall manager either (a container runtime).
-RUNTIME_OWNERS = frozenset({"docker"})
-# Managers whose chains are the host firewall.
-MANAGER_OWNERS = frozenset({"ufw", "firewalld"})
 
 TERMINAL = frozenset({"accept", "drop", "reject"})
-HOOKS = frozenset({"prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"})
 
 
 def chain_owner(name: str) -> str:
