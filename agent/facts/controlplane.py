@@ -23,7 +23,7 @@ elsewhere. This module says where each value really comes from:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -74,17 +74,6 @@ _ETCD_CONFIG_KEYS: Mapping[str, tuple[str, ...]] = {
     "listen-client-urls": ("listen-client-urls",),
     "listen-peer-urls": ("listen-peer-urls",),
 }
-
-# CIS 1.2.29 (kube-bench cis-1.12 valid_elements): the suites an API server may offer.
-STRONG_CIPHERS = frozenset(
-    {
-        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    }
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +344,3 @@ def audit_policy(data: object) -> AuditPolicy | str:
         printable(str(rule.get("level")), 40) for rule in rules[:4096] if isinstance(rule, Mapping)
     )
     return AuditPolicy(len(levels), levels)
-
-
-def weak_ciphers(suites: Sequence[str]) -> tuple[str, ...]:
-    return tuple(s for s in suites if s not in STRONG_CIPHERS)

@@ -20,6 +20,7 @@ from agent.rules.families import Family, unique_families, unique_registry
 from agent.rules.family_component_flag import AUTHORIZATION_MODES, COMPONENT_FLAG
 from agent.rules.family_file_permissions import FILE_PERMISSIONS
 from agent.rules.family_sshd import ALGORITHMS, KEYWORD_OFF, MATCH_KEEPS_OFF
+from agent.rules.family_tls import TLS_CIPHER_SUITES
 from agent.rules.predicates_accounts import ACCOUNTS_PREDICATES, ROOT_SSH_MODES, TRUST_FILES_ABSENT
 from agent.rules.predicates_audit import AUDIT_FILES_PROTECTED, AUDIT_PREDICATES, AUDIT_WATCHES
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
@@ -72,6 +73,7 @@ FAMILIES: Mapping[str, Family] = unique_families(
         SUDOERS_MAIN_FILE_MODE,
         SUDOERS_INCLUDES_MODE,
         ROOT_SSH_MODES,
+        TLS_CIPHER_SUITES,
     ),
     taken=PREDICATES,
 )

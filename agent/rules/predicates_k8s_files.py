@@ -52,23 +52,6 @@ def _node_restriction(component: Component, facts: Facts) -> Verdict:
     )
 
 
-def _ciphers(component: Component, facts: Facts) -> Verdict:
-    setting = setting_of(component, "tls-cipher-suites", facts)
-    suites = cp.split_list(setting.value)
-    expected = "only the ECDHE-GCM/CHACHA20 and TLS 1.3 suites of CIS 1.2.29"
-    evidence = [Evidence(shown(setting), expected, printable(setting.source, 600))]
-    if not suites:
-        return verdict(
-            Status.FAIL,
-            "--tls-cipher-suites is not set: Go's default list, which includes CBC suites, applies",
-            evidence,
-        )
-    weak = cp.weak_ciphers(suites)
-    if weak:
-        return verdict(Status.FAIL, f"weak or unlisted suites offered: {', '.join(weak[:6])}", evidence)
-    return verdict(Status.PASS, f"{len(suites)} strong suites", evidence)
-
-
 def _etcd_urls(component: Component, facts: Facts) -> Verdict:
     evidence: list[Evidence] = []
     problems: list[str] = []
@@ -279,5 +262,4 @@ K8S_FILES_PREDICATES: Mapping[str, Predicate] = {
     "apiserver_encryption_config": _on(APISERVER, _encryption_set),
     "apiserver_secrets_encryption": _on(APISERVER, _encryption_strong),
     "apiserver_audit_policy": _on(APISERVER, _audit_policy),
-    "apiserver_tls_cipher_suites": _on(APISERVER, _ciphers),
 }

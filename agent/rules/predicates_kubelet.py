@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from agent.facts.k8s_components import K8sComponents
 from agent.facts.kubelet import KubeletConfig, Setting
-from agent.facts.kubelet_defaults import STRONG_CIPHER_SUITES, duration_seconds
+from agent.facts.kubelet_defaults import duration_seconds
 from agent.facts.model import FactValue
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
@@ -88,27 +88,6 @@ def tls_serving_cert(facts: Mapping[str, FactValue], node: Node) -> Verdict:
         "the kubelet serves a self-signed certificate",
         evidence,
     )
-
-
-def tls_cipher_suites_strong(facts: Mapping[str, FactValue], node: Node) -> Verdict:
-    """KUBE-12 (CIS 4.2.12): tlsCipherSuites set, and only ECDHE+AEAD suites."""
-    config = _kubelet(facts)
-    if config is None:
-        return _unusable()
-    setting = config.setting("tlsCipherSuites")
-    expected = "a subset of " + ", ".join(STRONG_CIPHER_SUITES)
-    evidence = [_evidence(setting, expected, "tlsCipherSuites")]
-    suites = setting.value if setting is not None else None
-    if not isinstance(suites, tuple) or not suites:
-        return _verdict(
-            Status.FAIL,
-            "tlsCipherSuites is not set: Go's defaults include CBC and RSA key exchange",
-            evidence,
-        )
-    weak = [s for s in suites if s not in STRONG_CIPHER_SUITES]
-    if weak:
-        return _verdict(Status.FAIL, f"tlsCipherSuites allows {', '.join(weak[:6])}", evidence)
-    return _verdict(Status.PASS, f"tlsCipherSuites is {', '.join(suites)}", evidence)
 
 
 def static_pods_off_on_workers(facts: Mapping[str, FactValue], node: Node) -> Verdict:
@@ -190,7 +169,6 @@ def proxy_metrics_localhost(facts: Mapping[str, FactValue], node: Node) -> Verdi
 KUBELET_PREDICATES: Mapping[str, Predicate] = {
     "kubelet_streaming_timeout_nonzero": streaming_timeout_nonzero,
     "kubelet_tls_serving_cert": tls_serving_cert,
-    "kubelet_tls_cipher_suites_strong": tls_cipher_suites_strong,
     "kubelet_static_pods_off_on_workers": static_pods_off_on_workers,
     "kubelet_sources_consistent": sources_consistent,
     "kubelet_proxy_metrics_localhost": proxy_metrics_localhost,

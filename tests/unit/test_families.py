@@ -145,7 +145,7 @@ def test_table_driven_checks_name_a_family_not_their_own_id() -> None:
     assert len(table_driven) >= 50
     assert [c.id for c in table_driven if c.predicate == c.id] == []
     by_family = [c for c in table_driven if c.args is not None]
-    assert len(by_family) == 53
+    assert len(by_family) == 54
     maxage = next(c for c in catalog.checks if c.id == "apiserver_audit_log_maxage_sufficient")
     assert maxage.args == ComponentFlag(
         component="kube-apiserver", flag="audit-log-maxage", op="ge", value=30
