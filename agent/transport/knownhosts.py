@@ -85,7 +85,7 @@ class KnownHostEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class HostKeyCheck:
     status: HostKeyStatus
     name: str  # the name looked up: "host" or "[host]:port"
     matched: KnownHostEntry | None  # the entry that decided OK or REVOKED
@@ -244,17 +244,17 @@ class KnownHosts:
         """Key types listed for `name`, in file order, without duplicates."""
         return tuple(dict.fromkeys(e.key_type for e in self._for(name, Marker.NONE)))
 
-    def check(self, name: str, key_blob: bytes) -> Verdict:
+    def check(self, name: str, key_blob: bytes) -> HostKeyCheck:
         known = self._for(name, Marker.NONE)
         authorities = self._for(name, Marker.CERT_AUTHORITY)
         for entry in self._for(name, Marker.REVOKED):
             if entry.key_blob == key_blob:
-                return Verdict(HostKeyStatus.REVOKED, name, entry, known, authorities)
+                return HostKeyCheck(HostKeyStatus.REVOKED, name, entry, known, authorities)
         for entry in known:
             if entry.key_blob == key_blob:
-                return Verdict(HostKeyStatus.OK, name, entry, known, authorities)
+                return HostKeyCheck(HostKeyStatus.OK, name, entry, known, authorities)
         status = HostKeyStatus.CHANGED if known else HostKeyStatus.UNKNOWN
-        return Verdict(status, name, None, known, authorities)
+        return HostKeyCheck(status, name, None, known, authorities)
 
 
 def format_line(name: str, key_type: str, key_blob: bytes, *, hashed: bool) -> str:
@@ -264,7 +264,7 @@ def format_line(name: str, key_type: str, key_blob: bytes, *, hashed: bool) -> s
 
 def append_if_unknown(
     path: str | os.PathLike[str], name: str, key_type: str, key_blob: bytes, *, hashed: bool
-) -> Verdict:
+) -> HostKeyCheck:
     """Trust on first use: append one line for `name` to `path` unless it is listed there.
 
     The check is repeated under an exclusive lock on the file itself, so concurrent

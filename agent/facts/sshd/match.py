@@ -170,20 +170,20 @@ def addr_match_list(addr: str | None, patterns: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class MatchResult:
     matched: bool
     error: str | None = None  # sshd would refuse the configuration ("Bad Match condition")
 
 
 def match_criteria(
     pairs: list[tuple[str, str | None]], connection: Connection | None, groups_of: GroupsOf
-) -> Verdict:
+) -> MatchResult:
     """servconf.c match_cfg_line for parsed criteria; connection None is sshd's first,
     connection-less pass (only `All` matches there)."""
     result = True
     for attribute, argument in pairs:
         if attribute == "all":
-            return Verdict(True)
+            return MatchResult(True)
         arg = argument or ""
         if attribute == "user":
             if connection is None or connection.user is None or match_pattern_list(connection.user, arg) != 1:
@@ -210,17 +210,17 @@ def match_criteria(
             )
             verdict = addr_match_list(value, arg)
             if verdict == -2:
-                return Verdict(False, f"Invalid Match {attribute} argument '{arg}'")
+                return MatchResult(False, f"Invalid Match {attribute} argument '{arg}'")
             if value is None or verdict != 1:
                 result = False
         elif attribute == "localport":
             port = port_number(arg)
             if port < 0:
-                return Verdict(False, f"Invalid LocalPort '{arg}' on Match line")
+                return MatchResult(False, f"Invalid LocalPort '{arg}' on Match line")
             if connection is None:
                 result = False
             elif connection.lport == 0:
-                return Verdict(
+                return MatchResult(
                     False,
                     "'Match LocalPort' in configuration but 'lport' not in connection test specification.",
                 )
@@ -234,8 +234,8 @@ def match_criteria(
             ):
                 result = False
         else:
-            return Verdict(False, f"Unsupported Match attribute {attribute}")
-    return Verdict(result)
+            return MatchResult(False, f"Unsupported Match attribute {attribute}")
+    return MatchResult(result)
 
 
 def _groups_match(groups: frozenset[str], patterns: str) -> bool:

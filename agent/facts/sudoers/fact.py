@@ -47,7 +47,7 @@ from agent.facts.sudoers.identity import (
     parse_passwd,
     person,
 )
-from agent.facts.sudoers.match import Decision, Probe, Verdict, command_matches
+from agent.facts.sudoers.match import Decision, MemberMatch, Probe, command_matches
 from agent.facts.sudoers.privileges import Evaluator, Grant, RootPrivilege
 
 __all__ = [
@@ -65,13 +65,13 @@ __all__ = [
     "HostInfo",
     "Ignored",
     "IncludeUse",
+    "MemberMatch",
     "Person",
     "Policy",
     "Probe",
     "RootPrivilege",
     "Setting",
     "SudoersFact",
-    "Verdict",
     "Visudo",
     "Wire",
     "apply_default",

@@ -113,10 +113,10 @@ def command_matches(path: str, args: str | None, probe: Probe) -> bool:
     return _glob(args, probe.args, pathname=False)
 
 
-Verdict = bool | None  # True ALLOW, False DENY, None no match (sudo's UNSPEC)
+MemberMatch = bool | None  # True ALLOW, False DENY, None no match (sudo's UNSPEC)
 
 
-def last_match(members: Sequence[Member], match: Callable[[Member], Verdict]) -> Verdict:
+def last_match(members: Sequence[Member], match: Callable[[Member], MemberMatch]) -> MemberMatch:
     """Every sudoers list: the last item that matches decides (match.c, *_matches)."""
     for member in reversed(members):
         verdict = match(member)
@@ -125,7 +125,7 @@ def last_match(members: Sequence[Member], match: Callable[[Member], Verdict]) ->
     return None
 
 
-def _flip(member: Member, matched: bool) -> Verdict:
+def _flip(member: Member, matched: bool) -> MemberMatch:
     return (not member.negated) if matched else None
 
 
@@ -146,8 +146,8 @@ class Matcher:
     # ---- members
 
     def _alias(
-        self, kind: str, member: Member, seen: tuple[str, ...], match: Callable[[Member], Verdict]
-    ) -> Verdict:
+        self, kind: str, member: Member, seen: tuple[str, ...], match: Callable[[Member], MemberMatch]
+    ) -> MemberMatch:
         alias = self.policy.aliases.get((kind, member.name))
         if alias is None or member.name in seen or len(seen) > 64:
             return None
@@ -172,7 +172,7 @@ class Matcher:
             return name.casefold() in {g.casefold() for g in who.groups}
         return name in who.groups
 
-    def user_matches(self, member: Member, who: Person, seen: tuple[str, ...] = ()) -> Verdict:
+    def user_matches(self, member: Member, who: Person, seen: tuple[str, ...] = ()) -> MemberMatch:
         if member.kind == "ALL":
             return not member.negated
         if member.kind == "ALIAS":
@@ -185,7 +185,7 @@ class Matcher:
             return _flip(member, self._in_group(member.name, who) is True)
         return None  # netgroups: not evaluated
 
-    def host_matches(self, member: Member, seen: tuple[str, ...] = ()) -> Verdict:
+    def host_matches(self, member: Member, seen: tuple[str, ...] = ()) -> MemberMatch:
         if member.kind == "ALL":
             return not member.negated
         if member.kind == "ALIAS":
@@ -214,7 +214,7 @@ class Matcher:
 
     def runas_user_matches(
         self, member: Member, target: Person, who: Person, seen: tuple[str, ...] = ()
-    ) -> Verdict:
+    ) -> MemberMatch:
         if member.kind == "ALL":
             return not member.negated
         if member.kind == "ALIAS":
@@ -244,7 +244,7 @@ class Matcher:
         myself = invoker or who
         return last_match(spec.runas_users, lambda m: self.runas_user_matches(m, target, myself)) is True
 
-    def cmnd_matches(self, member: Member, probe: Probe, seen: tuple[str, ...] = ()) -> Verdict:
+    def cmnd_matches(self, member: Member, probe: Probe, seen: tuple[str, ...] = ()) -> MemberMatch:
         if member.kind == "ALL":
             return not member.negated
         if member.kind == "ALIAS":
