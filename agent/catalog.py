@@ -6,18 +6,22 @@ Where the catalogue comes from, first match wins:
 3. the source checkout (`<repo>/checks`) when running from a git clone.
 The bundled copy is why a pip-installed nodeward never hits kube-bench's "config
 files missing" class of bugs.
+
+Site overlays (agent/overlay.py) are applied after every check file loaded cleanly:
+the `overlays/` folder of `--catalog-dir`, then each `--overlay FILE`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from agent.errors import CatalogError, InputError, Problem
 from agent.facts.registry import FACTS
+from agent.overlay import apply_overlays, overlay_files
 from agent.rules.predicates import FAMILIES, PREDICATES
 from agent.rules.schema import Check, validate_check
 from agent.yamlsafe import load_yaml
@@ -29,6 +33,7 @@ _MAX_CHECK_BYTES = 256 * 1024
 class Catalog:
     root: Path
     checks: tuple[Check, ...]
+    overlays: tuple[Path, ...] = ()  # the overlay files applied, in order
 
     def select(self, patterns: Iterable[str] = ()) -> tuple[Check, ...]:
         """Checks whose id matches any glob (all when no pattern is given)."""
@@ -50,7 +55,8 @@ def catalog_root(catalog_dir: str | None = None) -> Path:
     return Path(__file__).resolve().parent.parent  # a source checkout
 
 
-def load_catalog(catalog_dir: str | None = None) -> Catalog:
+def load_catalog(catalog_dir: str | None = None, *, overlays: Sequence[Path] = ()) -> Catalog:
+    """The checks, with the site overlays applied; CatalogError lists every problem."""
     root = catalog_root(catalog_dir)
     checks_dir = root / "checks"
     if not checks_dir.is_dir():
@@ -75,7 +81,10 @@ def load_catalog(catalog_dir: str | None = None) -> Catalog:
         checks.append(result)
     if problems:
         raise CatalogError(problems)
-    return Catalog(root=root, checks=tuple(sorted(checks, key=lambda c: c.id)))
+    files = overlay_files(root if catalog_dir is not None else None, overlays)
+    families = {name: family.args for name, family in FAMILIES.items()}
+    ordered = apply_overlays(sorted(checks, key=lambda c: c.id), files, families)
+    return Catalog(root=root, checks=ordered, overlays=tuple(files))
 
 
 def _load_one(path: Path) -> Check | list[Problem]:

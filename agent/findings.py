@@ -60,6 +60,23 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class Override:
+    """One change a site overlay made to a check (agent/overlay.py), shown with its findings
+    so nobody mistakes a site's threshold or severity for the catalogue's own."""
+
+    overlay: str  # the overlay's name
+    source: str  # file:line of the overridden field in the overlay
+    field: str  # "severity" or "args.<name>"
+    old: str  # the value before, as YAML would write it
+    new: str
+    reason: str = ""  # the overlay's own justification, when it gives one
+
+    def describe(self) -> str:
+        """One line for reports: `severity medium -> high (overlay acme-prod)`."""
+        return f"{self.field} {self.old} -> {self.new} (overlay {self.overlay})"
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     check_id: str
     title: str
@@ -69,6 +86,7 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     references: tuple[Reference, ...] = ()
     remediation: str | None = None  # id of the remediation template, when there is one
+    overrides: tuple[Override, ...] = ()  # what site overlays changed in the check
 
     @property
     def failing(self) -> bool:

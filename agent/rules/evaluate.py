@@ -107,4 +107,5 @@ def _finding(check: Check, status: Status, reason: str, evidence: tuple[Evidence
         evidence=evidence,
         references=check.references,
         remediation=check.remediation,
+        overrides=check.overridden,
     )

@@ -7,6 +7,7 @@ collects every problem of every file so a catalogue author sees them all at once
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from agent.errors import Problem
-from agent.findings import Reference, Severity
+from agent.findings import Override, Reference, Severity
 from agent.rules.families import FamilyArgs
 from agent.rules.ops import OPERATORS, PRESENCE
 
@@ -60,6 +61,11 @@ class Check:
     fix_hint: str
     source: str  # file the check came from
     args: FamilyArgs | None = None  # the validated arguments of a predicate family
+    description: str = ""  # where and how the check applies, beyond the title
+    overridden: tuple[Override, ...] = ()  # what site overlays changed (agent/overlay.py)
+    # `args` as the YAML wrote them ("0600", not 384): what an overlay merges over and
+    # what `nodeward checks --show` prints.
+    args_yaml: Mapping[str, object] | None = None
 
 
 def validate_check(
@@ -115,6 +121,9 @@ def validate_check(
     fix_hint = raw.get("fix_hint", "")
     if not isinstance(fix_hint, str):
         bad(("fix_hint",), "must be a string")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        bad(("description",), "must be a string")
     if problems or not isinstance(check_id, str) or not isinstance(fact, str):
         return problems
     return Check(
@@ -133,7 +142,15 @@ def validate_check(
         fix_hint=" ".join(str(fix_hint).split()),
         source=file,
         args=args,
+        description=" ".join(str(description).split()),
+        args_yaml=_written_args(raw.get("assert")) if args is not None else None,
     )
+
+
+def _written_args(assertion: object) -> Mapping[str, object] | None:
+    if not isinstance(assertion, Mapping) or not isinstance(assertion.get("args"), Mapping):
+        return None
+    return copy.deepcopy(dict(assertion["args"]))  # a private copy: the loader's data is not ours
 
 
 Assertion = tuple[tuple[Condition, ...], str | None, FamilyArgs | None]
