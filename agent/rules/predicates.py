@@ -24,7 +24,7 @@ from agent.rules.family_tls import TLS_CIPHER_SUITES
 from agent.rules.predicates_accounts import ACCOUNTS_PREDICATES, ROOT_SSH_MODES, TRUST_FILES_ABSENT
 from agent.rules.predicates_audit import AUDIT_FILES_PROTECTED, AUDIT_PREDICATES, AUDIT_WATCHES
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES
-from agent.rules.predicates_firewall_ports import PORT_EXPOSURE
+from agent.rules.predicates_firewall_ports import NODEPORTS_RESTRICTED, OVERLAY_PORTS, PORT_EXPOSURE
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
 from agent.rules.predicates_mac import MAC_PREDICATES
@@ -74,6 +74,8 @@ FAMILIES: Mapping[str, Family] = unique_families(
         SUDOERS_INCLUDES_MODE,
         ROOT_SSH_MODES,
         TLS_CIPHER_SUITES,
+        OVERLAY_PORTS,
+        NODEPORTS_RESTRICTED,
     ),
     taken=PREDICATES,
 )

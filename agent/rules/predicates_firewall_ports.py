@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, StrictStr
+from pydantic import BeforeValidator, Field, StrictStr
 
 from agent.facts.firewall.model import is_cluster_owner
 from agent.facts.firewall.state import FirewallState
@@ -57,7 +57,6 @@ from agent.rules.predicates_firewall_common import (
 from agent.rules.verdict import Verdict
 
 _Facts = Mapping[str, FactValue]
-NODEPORT_RANGE = (30000, 32767)
 NODEPORT_DECLARED = "nodeward_nodeports"  # inventory variable: "public" declares them open on purpose
 
 
@@ -204,17 +203,19 @@ PORT_EXPOSURE = Family(
 )
 
 
-_OVERLAY = (
-    ("udp", 4789, "VXLAN"),
-    ("udp", 8472, "flannel/cilium VXLAN"),
-    ("udp", 6081, "Geneve"),
-    ("udp", 51820, "WireGuard"),
-    ("udp", 51871, "cilium WireGuard"),
-    ("tcp", 179, "calico BGP"),
-)
+class OverlayPort(FamilyArgs):
+    proto: Literal["tcp", "udp"]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    name: StrictStr  # "VXLAN", for the reader of the check
 
 
-def cni_overlay_ports_restricted(facts: _Facts, node: Node) -> Verdict:
+class OverlayPorts(FamilyArgs):
+    """The CNI overlay and routing ports (VXLAN, Geneve, WireGuard, BGP) to judge."""
+
+    ports: tuple[OverlayPort, ...]
+
+
+def cni_overlay_ports_restricted(args: OverlayPorts, facts: _Facts, node: Node) -> Verdict:
     """FW-08: overlay and routing ports accept packets only from cluster nodes: an open
     VXLAN port lets anyone inject packets into the pod network."""
     inputs = _inputs(facts)
@@ -222,8 +223,8 @@ def cni_overlay_ports_restricted(facts: _Facts, node: Node) -> Verdict:
         return inputs
     state, found = inputs
     judged: list[Exposure] = []
-    for proto, port, _ in _OVERLAY:
-        for listener in found.on_port(proto, port):
+    for entry in args.ports:
+        for listener in found.on_port(entry.proto, entry.port):
             judged.extend(exposures(state, listener))
     failing = [e for e in judged if e.status == "open"]
     if failing:
@@ -234,8 +235,14 @@ def cni_overlay_ports_restricted(facts: _Facts, node: Node) -> Verdict:
     return verdict(Status.PASS, listing([e.describe() for e in judged], 4))
 
 
-def nodeport_range_restricted(facts: _Facts, node: Node) -> Verdict:
-    """FW-08: NodePorts (30000-32767). kube-proxy DNATs them in PREROUTING, so input rules
+class NodePorts(FamilyArgs):
+    """The Service NodePort range: the API server's --service-node-port-range."""
+
+    ports: Annotated[tuple[int, int], BeforeValidator(port_range)]  # "30000-32767" by default
+
+
+def nodeport_range_restricted(args: NodePorts, facts: _Facts, node: Node) -> Verdict:
+    """FW-08: NodePorts (30000-32767 by default). kube-proxy DNATs them in PREROUTING, so input rules
     never see them: only a rule before DNAT (prerouting priority < -100, iptables raw or
     mangle) or one matching the original destination port (ct original proto-dst,
     --ctorigdstport) restricts them. Without one they are open to every source that
@@ -250,12 +257,13 @@ def nodeport_range_restricted(facts: _Facts, node: Node) -> Verdict:
     declared = str(node.vars.get(NODEPORT_DECLARED, "")).lower()
     if declared == "public":
         return verdict(Status.PASS, f"the inventory declares NodePorts public ({NODEPORT_DECLARED}: public)")
-    restricting = _nodeport_rules(state)
+    restricting = _nodeport_rules(state, args.ports)
     if restricting:
         return verdict(
             Status.PASS, f"NodePorts are restricted before kube-proxy's DNAT: {listing(restricting, 3)}"
         )
-    observed = "no rule restricts 30000-32767 before DNAT or by original destination port"
+    low, high = args.ports
+    observed = f"no rule restricts {low}-{high} before DNAT or by original destination port"
     expected = f"a pre-DNAT restriction, or `{NODEPORT_DECLARED}: public` in the inventory"
     evidence = Evidence(observed, expected, "nft -j list table ..., iptables-save -t filter")
     return verdict(
@@ -263,8 +271,8 @@ def nodeport_range_restricted(facts: _Facts, node: Node) -> Verdict:
     )
 
 
-def _nodeport_rules(state: FirewallState) -> list[str]:
-    low, high = NODEPORT_RANGE
+def _nodeport_rules(state: FirewallState, ports: tuple[int, int]) -> list[str]:
+    low, high = ports
     found: list[str] = []
     for chain in state.chains:
         if is_cluster_owner(chain.owner):
@@ -385,8 +393,20 @@ def forward_policy_per_role(facts: _Facts, node: Node) -> Verdict:
 
 PREDICATES: Mapping[str, Callable[[_Facts, Node], Verdict]] = {
     "firewall_listening_ports_covered": listening_ports_covered,
-    "firewall_cni_overlay_ports_restricted": cni_overlay_ports_restricted,
-    "firewall_nodeport_range_restricted": nodeport_range_restricted,
     "firewall_ip_forwarding_per_role": ip_forwarding_per_role,
     "firewall_forward_policy_per_role": forward_policy_per_role,
 }
+
+
+OVERLAY_PORTS = Family(
+    name="overlay_ports_restricted",
+    args=OverlayPorts,
+    judge=cni_overlay_ports_restricted,
+    summary="CNI overlay and routing ports accept packets only from the cluster's nodes",
+)
+NODEPORTS_RESTRICTED = Family(
+    name="nodeports_restricted",
+    args=NodePorts,
+    judge=nodeport_range_restricted,
+    summary="the NodePort range is restricted before kube-proxy's DNAT, or declared public",
+)
