@@ -51,6 +51,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
             for e in finding.evidence
         ],
         "references": [f"{printable(r.framework, 80)} {printable(r.id, 80)}" for r in finding.references],
+        "overrides": [printable(o.describe(), 300) for o in finding.overrides],
     }
 
 

@@ -15,13 +15,14 @@ safe (ids, enum values, times, escaped reasons) comes out unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from agent.findings import Finding, NodeResult, RunResult, Severity, Status
 from agent.textsafe import printable
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: findings carry `overrides` (site overlays)
 # Longer than any string the report builds on purpose (reasons stop at 1200): this bound
 # only stops a node's megabyte "hostname" or banner.
 _MAX_STRING = 4096
@@ -110,6 +111,9 @@ def _finding(finding: Finding) -> dict[str, object]:
         ],
         "references": [{"framework": r.framework, "id": r.id} for r in finding.references],
         "remediation": finding.remediation,
+        # Site overlays that changed the check (agent/overlay.py): a site's threshold or
+        # severity must never pass for the catalogue's own.
+        "overrides": [dataclasses.asdict(o) for o in finding.overrides],
     }
 
 

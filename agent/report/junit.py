@@ -35,7 +35,7 @@ def _sub(parent: ET.Element, tag: str, attrib: dict[str, str] | None = None) -> 
 
 
 def _evidence_text(finding: Finding) -> str:
-    lines = [finding.reason]
+    lines = [finding.reason, *(o.describe() for o in finding.overrides)]
     for evidence in finding.evidence:
         lines.append(f"observed: {evidence.observed}")
         lines.append(f"expected: {evidence.expected}")
@@ -45,6 +45,10 @@ def _evidence_text(finding: Finding) -> str:
 
 def _testcase(suite: ET.Element, node: NodeResult, finding: Finding) -> None:
     case = _sub(suite, "testcase", {"classname": node.name, "name": f"{finding.check_id}: {finding.title}"})
+    if finding.overrides:  # whatever the status: a site overlay changed what this case judges
+        properties = _sub(case, "properties")
+        for override in finding.overrides:
+            _sub(properties, "property", {"name": "nodeward.overlay", "value": override.describe()})
     status = finding.status
     if status is Status.FAIL:
         element = _sub(case, "failure", {"message": finding.reason, "type": finding.severity.label})

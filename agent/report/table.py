@@ -84,6 +84,8 @@ def _findings_table(findings: list[Finding]) -> Table:
         for evidence in finding.evidence[:3]:
             if finding.status is not Status.PASS:
                 detail.append(f"\n  source: {printable(evidence.source, 200)}", style="dim")
+        for override in finding.overrides:  # a site's threshold or severity, not the catalogue's
+            detail.append(f"\n  {printable(override.describe(), 300)}", style="cyan")
         table.add_row(
             Text(finding.status.value.upper(), style=_STATUS_STYLE[finding.status]),
             Text(finding.severity.label),
