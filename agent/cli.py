@@ -199,7 +199,7 @@ def scan(
         ),
         become_password=become_password,
     )
-    from agent.report.progress import progress_for
+    from agent.cli_progress import progress_for
 
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty() and output is None
     if remediate:
