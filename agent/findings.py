@@ -10,8 +10,8 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
+from agent.connection import ConnectionInfo
 from agent.errors import ErrorKind
-from agent.transport.base import ConnectionInfo
 
 
 class Status(enum.StrEnum):

@@ -7,8 +7,10 @@ behaviour is identical whether nodeward runs from a bastion or on the node itsel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
+
+# Re-exported: Transport.info returns it, and the engine imports it from here.
+from agent.connection import ConnectionInfo as ConnectionInfo
 
 
 class RemoteProcess(Protocol):
@@ -37,21 +39,6 @@ class RemoteProcess(Protocol):
 
     def kill(self) -> None:
         """Stop the process (and, locally, its whole process tree)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionInfo:
-    """Facts about how we reached the node, reported with its result."""
-
-    transport: str  # "ssh" or "local"
-    address: str = ""  # the address actually connected to
-    port: int = 0
-    user: str = ""  # the login user
-    server_version: str = ""  # SSH banner of the node
-    host_key: str = ""  # "ssh-ed25519 SHA256:..." of the verified host key
-    strict_kex: bool | None = None  # Terrapin mitigation negotiated (CVE-2023-48795)
-    jump_hosts: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "ForwardAgent ignored"
 
 
 class Transport(Protocol):

@@ -17,8 +17,8 @@ import subprocess
 
 import psutil
 
+from agent.connection import ConnectionInfo
 from agent.errors import ErrorKind, NodeError
-from agent.transport.base import ConnectionInfo
 
 _READ_CHUNK = 65536
 

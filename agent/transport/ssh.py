@@ -49,10 +49,10 @@ from typing import Any, cast
 import paramiko
 from paramiko.ssh_exception import ChannelException, SSHException
 
+from agent.connection import ConnectionInfo
 from agent.errors import ErrorKind, InputError, NodeError
 from agent.inventory.model import Node
 from agent.transport import jump, knownhosts, ssh_algorithms
-from agent.transport.base import ConnectionInfo
 from agent.transport.connect_phase import ConnectPhase, Watchdog
 from agent.transport.options import SshOptions, Timeouts
 from agent.transport.ssh_auth import DEFAULT_IDENTITIES, authenticate

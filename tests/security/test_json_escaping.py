@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from agent.connection import ConnectionInfo
 from agent.errors import ErrorKind
 from agent.findings import Evidence, Finding, NodeFailure, NodeResult, RunResult, Severity, Status
 from agent.report import json_report
-from agent.transport.base import ConnectionInfo
 from tests.fleet.harness import Fleet, FleetNode, load_spec
 from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, run_nodeward, scan_json
 

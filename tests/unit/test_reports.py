@@ -9,11 +9,11 @@ from pathlib import Path
 
 import jsonschema
 
+from agent.connection import ConnectionInfo
 from agent.errors import ErrorKind
 from agent.findings import Evidence, Finding, NodeFailure, NodeResult, Reference, RunResult, Severity, Status
 from agent.report import html_report, json_report, junit, prometheus, table
 from agent.textsafe import printable
-from agent.transport.base import ConnectionInfo
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "agent" / "schemas" / "report-v1.schema.json").read_text())
 
