@@ -17,6 +17,7 @@ import typer
 
 from agent import __version__
 from agent.cli_support import (
+    Overlays,
     emit,
     fail_usage,
     load_targets,
@@ -56,6 +57,11 @@ class InventoryFormat(enum.StrEnum):
     ANSIBLE = "ansible"
 
 
+class CheckFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 @app.command()
 def scan(
     inventory: Annotated[
@@ -83,6 +89,7 @@ def scan(
     catalog_dir: Annotated[
         Path | None, typer.Option(help="Use this catalogue instead of the bundled one.")
     ] = None,
+    overlay: Overlays = None,
     ssh_config: Annotated[
         Path | None, typer.Option("--ssh-config", "-F", help="ssh_config file to use.")
     ] = None,
@@ -169,7 +176,7 @@ def scan(
         raise fail_usage("give exactly one of --inventory, --hosts or --local")
     if ask_become_pass and become_password_file:
         raise fail_usage("--ask-become-pass and --become-password-file exclude each other")
-    catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
+    catalog = load_catalog(str(catalog_dir) if catalog_dir else None, overlays=overlay or ())
     selected = catalog.select(split_patterns(checks))
     if not selected:
         raise fail_usage(f"no check matches {', '.join(checks or [])}")
@@ -265,13 +272,47 @@ def list_checks(
         Path | None, typer.Option(help="Use this catalogue instead of the bundled one.")
     ] = None,
     checks: Annotated[list[str] | None, typer.Option("--check", "-c", help="Glob on check ids.")] = None,
+    overlay: Overlays = None,
+    show: Annotated[
+        str | None,
+        typer.Option(
+            "--show", metavar="ID", help="One check in full: args, rationale, fix, remediation, overlays."
+        ),
+    ] = None,
+    output_format: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="text for people, json for tools.")
+    ] = CheckFormat.TEXT,
 ) -> None:
-    """List the checks in the catalogue."""
-    from agent.catalog import load_catalog
+    """List the checks in the catalogue, or show one in full (--show ID)."""
+    import json
 
-    catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
-    for check in catalog.select(split_patterns(checks)):
-        typer.echo(f"{check.id:50} {check.severity.label:8} {check.title}")
+    from agent.catalog import load_catalog
+    from agent.check_details import closest_ids, details, render_text
+    from agent.remediate.manifest import load_remediations
+
+    if show is not None and checks:
+        raise fail_usage("--show names one check; --check filters the listing: give one of them")
+    catalog = load_catalog(str(catalog_dir) if catalog_dir else None, overlays=overlay or ())
+    if show is None and output_format is CheckFormat.TEXT:
+        for check in catalog.select(split_patterns(checks)):
+            typer.echo(f"{check.id:50} {check.severity.label:8} {check.title}")
+        return
+    manifests = load_remediations(str(catalog_dir) if catalog_dir else None).manifests
+    if show is None:
+        selected = catalog.select(split_patterns(checks))
+        listing = [details(check, manifests.get(check.remediation or "")) for check in selected]
+        typer.echo(json.dumps(listing, indent=2, ensure_ascii=True))
+        return
+    by_id = {check.id: check for check in catalog.checks}
+    if show not in by_id:
+        close = closest_ids(show, by_id)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (`nodeward checks` lists them)"
+        raise fail_usage(f"--show: no check has the id {show!r}{hint}")
+    document = details(by_id[show], manifests.get(by_id[show].remediation or ""))
+    if output_format is CheckFormat.JSON:
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=True))
+    else:
+        sys.stdout.write(render_text(document))
 
 
 @app.command("show-script")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.cli_support import (
+    Overlays,
     emit,
     fail_usage,
     load_targets,
@@ -152,11 +153,13 @@ def _targets(inventory: Path | None, hosts: str | None, limit: str | None) -> In
     return load_targets(inventory, "auto", hosts, False, limit)
 
 
-def _checks(catalog_dir: Path | None, patterns: list[str] | None) -> tuple[Sequence[Check], Remediations]:
+def _checks(
+    catalog_dir: Path | None, patterns: list[str] | None, overlays: list[Path] | None = None
+) -> tuple[Sequence[Check], Remediations]:
     from agent.catalog import load_catalog
     from agent.remediate.manifest import load_remediations
 
-    catalog = load_catalog(str(catalog_dir) if catalog_dir else None)
+    catalog = load_catalog(str(catalog_dir) if catalog_dir else None, overlays=overlays or ())
     selected = catalog.select(split_patterns(patterns))
     if not selected:
         raise fail_usage(f"no check matches {', '.join(patterns or [])}")
@@ -456,6 +459,7 @@ def plan_command(
     limit: Limit = None,
     checks: Checks = None,
     catalog_dir: CatalogDir = None,
+    overlay: Overlays = None,
     ssh_config: SshConfig = None,
     known_hosts: KnownHosts = None,
     identity: Identity = None,
@@ -471,7 +475,7 @@ def plan_command(
     from agent.findings import Severity
 
     setup_logging(False)
-    selected, _ = _checks(catalog_dir, checks)
+    selected, _ = _checks(catalog_dir, checks, overlay)
     fleet = _targets(inventory, hosts, limit)
     options = _scan_options(
         ssh_config, known_hosts, identity, user, become_password_file, connect_timeout, command_timeout
@@ -510,6 +514,7 @@ def render_command(
     limit: Limit = None,
     checks: Checks = None,
     catalog_dir: CatalogDir = None,
+    overlay: Overlays = None,
     ssh_config: SshConfig = None,
     known_hosts: KnownHosts = None,
     identity: Identity = None,
@@ -527,7 +532,7 @@ def render_command(
     from agent.remediate.manifest import ParamError
 
     setup_logging(False)
-    selected, remediations = _checks(catalog_dir, checks)
+    selected, remediations = _checks(catalog_dir, checks, overlay)
     fleet = _targets(inventory, hosts, limit)
     scan_options = _scan_options(
         ssh_config, known_hosts, identity, user, become_password_file, connect_timeout, command_timeout

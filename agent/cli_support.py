@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -17,6 +18,17 @@ from agent.exit_codes import ExitCode
 from agent.inventory.model import Connection, Inventory, Node
 from agent.secret import Secret
 from agent.transport.options import PassphraseSource
+
+# Site overlays (agent/overlay.py): the same option on scan, checks, plan and render.
+Overlays = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--overlay",
+        metavar="FILE",
+        help="Site overlay changing checks' args or severity (repeatable, applied in order, after "
+        "the overlays/ of --catalog-dir).",
+    ),
+]
 
 
 def fail_usage(message: str) -> typer.Exit:
