@@ -33,7 +33,6 @@ _MAX_CHECK_BYTES = 256 * 1024
 class Catalog:
     root: Path
     checks: tuple[Check, ...]
-    overlays: tuple[Path, ...] = ()  # the overlay files applied, in order
 
     def select(self, patterns: Iterable[str] = ()) -> tuple[Check, ...]:
         """Checks whose id matches any glob (all when no pattern is given)."""
@@ -84,7 +83,7 @@ def load_catalog(catalog_dir: str | None = None, *, overlays: Sequence[Path] = (
     files = overlay_files(root if catalog_dir is not None else None, overlays)
     families = {name: family.args for name, family in FAMILIES.items()}
     ordered = apply_overlays(sorted(checks, key=lambda c: c.id), files, families)
-    return Catalog(root=root, checks=ordered, overlays=tuple(files))
+    return Catalog(root=root, checks=ordered)
 
 
 def _load_one(path: Path) -> Check | list[Problem]:
