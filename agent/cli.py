@@ -29,7 +29,10 @@ from agent.cli_support import (
 )
 from agent.errors import InputError, Problem
 from agent.exit_codes import ExitCode
-from agent.findings import RunResult, Severity
+from agent.findings import Severity
+from agent.report import ReportFormat, Style
+from agent.report import file_mode as report_file_mode
+from agent.report import render as render_report
 from agent.runlock import RunLocked
 from agent.secret import Secret
 
@@ -41,14 +44,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # tracebacks can hold secrets in locals: only with --debug
     pretty_exceptions_show_locals=False,
 )
-
-
-class OutputFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    JUNIT = "junit"
-    HTML = "html"
-    PROMETHEUS = "prometheus"
 
 
 class InventoryFormat(enum.StrEnum):
@@ -121,8 +116,8 @@ def scan(
     command_timeout: Annotated[float, typer.Option(min=1, help="Seconds for the gather script.")] = 120.0,
     node_deadline: Annotated[float, typer.Option(min=1, help="Seconds for everything on one node.")] = 300.0,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Report format.")
-    ] = OutputFormat.TABLE,
+        ReportFormat, typer.Option("--format", "-f", help="Report format.")
+    ] = ReportFormat.TABLE,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report here (atomically).")
     ] = None,
@@ -209,6 +204,7 @@ def scan(
     from agent.cli_progress import progress_for
 
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty() and output is None
+    style = Style(color=color, width=terminal_width(), show_passed=show_passed)
     if remediate:
         from agent.cli_remediate import run_remediation
 
@@ -222,11 +218,12 @@ def scan(
                 state_dir=state_dir,
                 rollback_seconds=rollback_seconds,
                 force=i_have_console_access,
-                output_format=output_format.value,
+                output_format=output_format,
                 output=output,
                 fail_on=severity,
                 catalog_dir=catalog_dir,
                 quiet=quiet,
+                style=style,
             )
         )
     from agent.interrupts import stop_signals
@@ -234,36 +231,8 @@ def scan(
     with stop_signals() as signals:
         run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
         signals.hold()  # the scan is over: from here a signal cannot cut the report
-        _write_report(run, output_format, output, color=color, show_passed=show_passed)
+        emit(render_report(output_format, run, style), output, mode=report_file_mode(output_format))
     raise typer.Exit(for_run(run, severity))
-
-
-def _write_report(
-    run: RunResult, output_format: OutputFormat, output: Path | None, *, color: bool, show_passed: bool
-) -> None:
-    if output_format is OutputFormat.JSON:
-        from agent.report import json_report
-
-        text = json_report.render(run)
-    elif output_format is OutputFormat.JUNIT:
-        from agent.report import junit
-
-        text = junit.render(run)
-    elif output_format is OutputFormat.HTML:
-        from agent.report import html_report  # imports jinja2: only here
-
-        text = html_report.render(run)
-    elif output_format is OutputFormat.PROMETHEUS:
-        from agent.report import prometheus
-
-        text = prometheus.render(run)
-    else:
-        from agent.report import table
-
-        text = table.render(run, color=color, width=terminal_width(), show_passed=show_passed)
-    # node_exporter reads the textfile directory as its own user; the metrics carry no
-    # free text, so they may be world-readable. Other reports stay 0640.
-    emit(text, output, mode=0o644 if output_format is OutputFormat.PROMETHEUS else 0o640)
 
 
 @app.command("checks")

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import enum
 import signal
+from typing import TYPE_CHECKING
 
 from agent.findings import RunResult, Severity
+
+if TYPE_CHECKING:  # at run time only its attributes are read: no remediation import at start-up
+    from agent.remediate.run import RemediationRun
 
 
 class ExitCode(enum.IntEnum):
@@ -58,3 +62,12 @@ def for_run(run: RunResult, fail_on: Severity) -> ExitCode:
     if run.failing(fail_on) or run.unjudged(fail_on):
         return ExitCode.FINDINGS
     return ExitCode.OK
+
+
+def for_remediation(run: RemediationRun, fail_on: Severity) -> ExitCode:
+    """A failed or rolled-back fix first, then a busy node, then the fleet as left."""
+    if run.failed:
+        return ExitCode.REMEDIATION_FAILED
+    if run.busy:
+        return ExitCode.LOCKED
+    return for_run(run.after(), fail_on)

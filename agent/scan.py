@@ -1,4 +1,8 @@
-"""Scan a fleet: per node connect, gather once, evaluate; nodes never affect each other.
+"""Scan a fleet: per node connect and inspect (inspection.py); nodes never affect each other.
+
+This module is the fleet loop only: parallelism, per-node deadlines and interrupts.
+What happens on one node (gather once, parse, roles, judge) is the engine's, shared
+with plan and remediate.
 
 Workers are daemon threads fed from a queue, at most `parallel` at a time. The main
 thread only waits on the results queue, in short slices, so Ctrl-C (or SIGTERM or
@@ -13,31 +17,26 @@ the whole stream over its cap) is never reported as scanned: it gets error kind
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import logging
 import queue
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from agent import __version__, gather
+from agent import __version__
 from agent.errors import ErrorKind, NodeError
-from agent.facts.k8s_components import K8sComponents
-from agent.facts.model import FactValue
-from agent.facts.system import SystemInfo
-from agent.findings import Finding, NodeFailure, NodeResult, RunResult
+from agent.findings import NodeFailure, NodeResult, RunResult
+from agent.inspection import CountingTransport, failed_result, inspect, node_result
 from agent.interrupts import signal_of
-from agent.inventory.model import Connection, Inventory, Node
-from agent.rules.evaluate import evaluate
+from agent.inventory.model import Inventory, Node
 from agent.rules.schema import Check
-from agent.rules.unknown_roles import evaluate_with_unknown_roles, unknown_roles
 from agent.secret import Secret
-from agent.transport.base import ConnectionInfo, RemoteProcess, Transport
-from agent.transport.local import LocalTransport
+from agent.timestamps import now_rfc3339
+from agent.transport.base import Transport
+from agent.transport.opening import open_transport
 from agent.transport.options import SshOptions
 
 log = logging.getLogger(__name__)
@@ -91,10 +90,6 @@ class _Tracker:
                 transport.close()
             except Exception:  # closing on the way out: nothing useful to do with it
                 log.debug("closing a transport failed", exc_info=True)
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def scan(
@@ -179,14 +174,6 @@ def _worker(
         done.put(scan_node(node, checks, options, tracker))
 
 
-def open_transport(node: Node, options: SshOptions) -> Transport:
-    if node.connection is Connection.LOCAL:
-        return LocalTransport()
-    from agent.transport.ssh import connect  # paramiko is imported only when a node needs it
-
-    return connect(node, options)
-
-
 def scan_node(
     node: Node,
     checks: Sequence[Check],
@@ -195,7 +182,8 @@ def scan_node(
     *,
     connect: Callable[[Node, SshOptions], Transport] = open_transport,
 ) -> NodeResult:
-    """Scan one node. Every failure is captured in the result, never raised."""
+    """Scan one node: connect, then the engine (inspection.py) within the node's deadline.
+    Every failure is captured in the result, never raised."""
     began = time.monotonic()
     transport: CountingTransport | None = None
     try:
@@ -206,123 +194,15 @@ def scan_node(
         budget = min(options.ssh.timeouts.command, options.ssh.timeouts.node_deadline - elapsed)
         if budget <= 0:
             raise NodeError(ErrorKind.TIMEOUT, "the per-node deadline ran out while connecting")
-        gathered = _gather(transport, node, checks, options, budget)
-        facts = gathered.facts
-        node = with_discovered_roles(node, facts)
-        findings = judge(checks, facts, node)
-        return NodeResult(
-            name=node.name,
-            address=node.target,
-            connection=transport.info,
-            error=_incomplete(gathered),
-            findings=findings,
-            facts_summary=facts_summary(facts, node),
-            duration_seconds=round(time.monotonic() - began, 3),
-            execs=transport.execs,
-        )
+        inspection = inspect(transport, node, checks, become_password=options.become_password, timeout=budget)
+        return node_result(node, transport, inspection, began)
     except NodeError as exc:
-        return _failed(node, transport, exc.kind, exc.message, began)
+        return failed_result(node, transport, exc.kind, exc.message, began)
     except Exception as exc:  # a bug must stay with its node and never hide the others
         log.debug("internal error on %s", node.name, exc_info=True)
-        return _failed(node, transport, ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}", began)
+        return failed_result(node, transport, ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}", began)
     finally:
         if transport is not None:
             if tracker is not None:
                 tracker.remove(node.name)
             transport.close()
-
-
-def _gather(
-    transport: Transport, node: Node, checks: Sequence[Check], options: ScanOptions, budget: float
-) -> gather.Gathered:
-    return gather.collect(
-        transport,
-        facts_for(checks),
-        become=node.become,
-        become_password=node.become_password or options.become_password,
-        timeout=budget,
-    )
-
-
-def _incomplete(gathered: gather.Gathered) -> NodeFailure | None:
-    if gathered.incomplete is None:
-        return None
-    return NodeFailure(
-        ErrorKind.INCOMPLETE,
-        f"the gather did not complete ({gathered.incomplete}); the findings cover only the "
-        "sections that arrived",
-    )
-
-
-def judge(checks: Sequence[Check], facts: Mapping[str, FactValue], node: Node) -> tuple[Finding, ...]:
-    """Every check against the facts. `node` carries the effective roles; when they are
-    unknown (no inventory roles, discovery failed) a verdict that depends on them is ERROR."""
-    why = unknown_roles(node, facts)
-    if why is None:
-        return tuple(evaluate(check, facts, node) for check in checks)
-    return tuple(evaluate_with_unknown_roles(check, facts, node, why) for check in checks)
-
-
-def facts_for(checks: Sequence[Check]) -> set[str]:
-    """Every fact the checks read: their own and the further ones they declare."""
-    return {name for check in checks for name in (check.fact, *check.needs)}
-
-
-def with_discovered_roles(node: Node, facts: Mapping[str, FactValue]) -> Node:
-    """The node with the roles its running Kubernetes components show, unless the
-    inventory set roles (the operator's word wins). Done once, before any check or
-    predicate runs, so every judgement sees the same roles."""
-    found = facts.get("k8s_components")
-    if node.roles or not isinstance(found, K8sComponents):
-        return node
-    return dataclasses.replace(node, roles=found.roles)
-
-
-def facts_summary(facts: Mapping[str, FactValue], node: Node) -> dict[str, str]:
-    """What a report shows about the node itself; `node` carries the effective roles."""
-    system = facts.get("system")
-    if not isinstance(system, SystemInfo):
-        return {}
-    return {
-        "os": system.os_pretty_name or system.os_id,
-        "kernel": system.kernel,
-        "hostname": system.hostname,
-        "root": "yes" if system.root else "no",
-        "roles": "unknown" if unknown_roles(node, facts) else ", ".join(node.roles) or "none",
-    }
-
-
-class CountingTransport:
-    """Counts exec channels, so the report can prove one exec per node."""
-
-    def __init__(self, inner: Transport) -> None:
-        self._inner = inner
-        self.execs = 0
-
-    @property
-    def info(self) -> ConnectionInfo:
-        return self._inner.info
-
-    @property
-    def login_user(self) -> str:
-        return self._inner.login_user
-
-    def start(self, command: str) -> RemoteProcess:
-        self.execs += 1
-        return self._inner.start(command)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def _failed(
-    node: Node, transport: CountingTransport | None, kind: ErrorKind, message: str, began: float
-) -> NodeResult:
-    return NodeResult(
-        name=node.name,
-        address=node.target,
-        connection=transport.info if transport is not None else None,
-        error=NodeFailure(kind, message),
-        duration_seconds=round(time.monotonic() - began, 3),
-        execs=transport.execs if transport is not None else 0,
-    )

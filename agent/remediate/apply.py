@@ -22,37 +22,36 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
 import shlex
-import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agent.errors import ErrorKind, NodeError
-from agent.findings import Finding, NodeFailure, NodeResult, Status
+from agent.findings import Finding, NodeResult, Status
+from agent.inspection import CountingTransport, failed_result, inspect, node_result
 from agent.inventory.model import Node
 from agent.remediate import events
 from agent.remediate.journal import Journal
 from agent.remediate.manifest import Remediations
-from agent.remediate.plan import Inspection, NodePlan, dry_run, inspect, plan_node, run_remote
-from agent.remediate.render import FixScript
+from agent.remediate.outcome import FixResult, NodeOutcome, NodeStatus
+from agent.remediate.plan import NodePlan, dry_run, plan_node, run_remote
 from agent.rules.schema import Check
-from agent.scan import CountingTransport
 from agent.secret import Secret
 from agent.transport.base import Transport
+from agent.transport.opening import open_transport
 from agent.transport.options import SshOptions
 from agent.transport.session import Become, run_script
 
 log = logging.getLogger(__name__)
 
 BACKUPS = "/var/lib/nodeward/backups"
-# Test-only fault hook (reliability.md section 7): NODEWARD_TEST_CRASH_AFTER=reload makes
-# nodeward kill itself (SIGKILL, no clean-up of any kind) right after the node reported
-# its reload, so tests can prove the node-side timer restores on its own. Read here
-# and nowhere else; see docs/remediation.md.
-FAULT_ENV = "NODEWARD_TEST_CRASH_AFTER"
+# No fault hook lives here. The crash test (reliability.md section 7: the bastion dies
+# right after the node reported its reload) runs a test-only entry point,
+# tests/fleet/crash_after_reload.py, that wraps verify_new_connection, the first step
+# after the reload, with a SIGKILL. The installed `nodeward` has no variable, file or
+# flag that could trigger it.
 _RETRYABLE = (ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.BANNER)
 
 Confirm = Callable[[NodePlan, events.Report], bool]
@@ -62,11 +61,6 @@ Connect = Callable[[Node, SshOptions], Transport]
 def new_run_id() -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def _crash_after(step: str) -> None:
-    if os.environ.get(FAULT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,39 +75,6 @@ class ApplyOptions:
     confirm: Confirm | None = None  # None: --yes
 
 
-@dataclass(frozen=True, slots=True)
-class FixResult:
-    fix: FixScript
-    outcome: str  # planned | applied | unchanged | refused | failed | rolled_back | declined
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeOutcome:
-    node: Node
-    before: NodeResult
-    # nothing-to-do | planned | applied | unchanged | rolled-back | failed | declined | unscanned
-    # | busy (another remediation holds the node's lock: nothing changed)
-    status: str
-    message: str = ""
-    plan: NodePlan | None = None
-    report: events.Report | None = None
-    fixes: tuple[FixResult, ...] = ()
-    after: tuple[Finding, ...] = ()  # re-evaluated touched checks (apply only)
-    backup_dir: str = ""
-    needs_reboot: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return self.status == "applied"
-
-
-def _default_connect(node: Node, options: SshOptions) -> Transport:
-    from agent.scan import open_transport
-
-    return open_transport(node, options)
-
-
 def remediate_node(
     node: Node,
     checks: Sequence[Check],
@@ -122,7 +83,7 @@ def remediate_node(
     journal: Journal | None,
     run_id: str,
     *,
-    connect: Connect = _default_connect,
+    connect: Connect = open_transport,
 ) -> NodeOutcome:
     """Scan, plan and (unless dry run or declined) apply on one node. Never raises
     NodeError: an unreachable node becomes an `unscanned` outcome."""
@@ -133,9 +94,11 @@ def remediate_node(
         inspection = inspect(
             transport, node, checks, become_password=options.become_password, timeout=options.timeout
         )
-        before = _result(node, transport, inspection, began)
+        before = node_result(node, transport, inspection, began)
         if not inspection.complete:
-            return NodeOutcome(node, before, "unscanned", "the scan did not complete: no change (L13)")
+            return NodeOutcome(
+                node, before, NodeStatus.UNSCANNED, "the scan did not complete: no change (L13)"
+            )
         plan = plan_node(
             node,
             inspection,
@@ -145,177 +108,185 @@ def remediate_node(
             rollback_seconds=options.rollback_seconds,
             force=options.force,
         )
-        return _remediate(
-            node, checks, options, journal, run_id, transport, inspection, before, plan, connect
-        )
+        return apply_plan(transport, plan, before, checks, options, journal, connect)
     except NodeError as exc:
-        failed = NodeResult(
-            name=node.name,
-            address=node.target,
-            connection=transport.info if transport is not None else None,
-            error=NodeFailure(exc.kind, exc.message),
-            duration_seconds=round(time.monotonic() - began, 3),
-            execs=transport.execs if transport is not None else 0,
-        )
-        return NodeOutcome(node, failed, "unscanned", exc.message)
+        failed = failed_result(node, transport, exc.kind, exc.message, began)
+        return NodeOutcome(node, failed, NodeStatus.UNSCANNED, exc.message)
     except Exception as exc:  # a bug stays with its node; the node's own timer covers it
         log.debug("internal error on %s", node.name, exc_info=True)
-        failed = NodeResult(
-            name=node.name,
-            address=node.target,
-            connection=transport.info if transport is not None else None,
-            error=NodeFailure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"),
-            duration_seconds=round(time.monotonic() - began, 3),
-            execs=transport.execs if transport is not None else 0,
-        )
-        return NodeOutcome(node, failed, "failed", f"internal error: {type(exc).__name__}: {exc}")
+        why = f"{type(exc).__name__}: {exc}"
+        failed = failed_result(node, transport, ErrorKind.INTERNAL, why, began)
+        return NodeOutcome(node, failed, NodeStatus.FAILED, f"internal error: {why}")
     finally:
         if transport is not None:
             transport.close()
 
 
-def _result(node: Node, transport: CountingTransport, inspection: Inspection, began: float) -> NodeResult:
-    return NodeResult(
-        name=node.name,
-        address=node.target,
-        connection=transport.info,
-        error=None,
-        findings=inspection.findings,
-        facts_summary=dict(inspection.summary),
-        duration_seconds=round(time.monotonic() - began, 3),
-        execs=transport.execs,
-    )
-
-
-def _remediate(
-    node: Node,
+def apply_plan(
+    transport: Transport,
+    plan: NodePlan,
+    before: NodeResult,
     checks: Sequence[Check],
     options: ApplyOptions,
     journal: Journal | None,
-    run_id: str,
-    transport: CountingTransport,
-    inspection: Inspection,
-    before: NodeResult,
-    plan: NodePlan,
-    connect: Connect,
+    connect: Connect = open_transport,
 ) -> NodeOutcome:
-    def record(step: str, **kw: str) -> None:
-        if journal is not None:
-            journal.record(run_id, node.name, step, **kw)
+    """The L1-L13 state machine for one planned node, over its open first connection.
 
+    Steps, each journalled: refusals -> (dry run / confirm) -> the script with
+    NW_MODE=hold -> busy, unchanged, failed or rolled back on the node; or held -> a NEW
+    connection proves login and root -> commit (else restore over the first connection,
+    else the node's own timer) -> re-inspect the touched checks.
+    """
+    step = _Step(transport, plan, before, checks, options, journal)
     if journal is not None and not options.dry_run:
-        journal.node(run_id, node.name, node.target)
+        journal.node(plan.run_id, plan.node.name, plan.node.target)
     for refusal in plan.refused:
-        record("refused", fix=refusal.remediation, detail=f"{', '.join(refusal.checks)}: {refusal.reason}")
+        step.record(
+            "refused", fix=refusal.remediation, detail=f"{', '.join(refusal.checks)}: {refusal.reason}"
+        )
     if not plan.fixes:
-        return NodeOutcome(node, before, "nothing-to-do", "no failing check has a fix to apply", plan=plan)
+        return step.outcome(NodeStatus.NOTHING_TO_DO, "no failing check has a fix to apply")
     if options.plan_only:
-        return NodeOutcome(node, before, "planned", "", plan=plan)
-    password, timeout = options.become_password, options.timeout
+        return step.outcome(NodeStatus.PLANNED)
     if options.dry_run:
-        report = dry_run(transport, plan, become_password=password, timeout=timeout)
-        return NodeOutcome(node, before, "planned", "", plan, report, _fix_results(plan, report, "planned"))
+        report = dry_run(transport, plan, become_password=options.become_password, timeout=options.timeout)
+        return step.outcome(NodeStatus.PLANNED, report=report, fixes=_fix_results(plan, report, "planned"))
     if options.confirm is not None:
-        preview = dry_run(transport, plan, become_password=password, timeout=timeout)
+        preview = dry_run(transport, plan, become_password=options.become_password, timeout=options.timeout)
         if not options.confirm(plan, preview):
             for fix in plan.fixes:
-                record("refused", fix=fix.manifest.id, detail="declined at the prompt")
+                step.record("refused", fix=fix.manifest.id, detail="declined at the prompt")
             results = tuple(FixResult(f, "declined", "declined at the prompt") for f in plan.fixes)
-            return NodeOutcome(node, before, "declined", "declined at the prompt", plan, preview, results)
+            return step.outcome(NodeStatus.DECLINED, "declined at the prompt", report=preview, fixes=results)
+    return _hold(step, connect)
+
+
+class _Step:
+    """One node's apply in progress: what every state of the machine needs at hand."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        plan: NodePlan,
+        before: NodeResult,
+        checks: Sequence[Check],
+        options: ApplyOptions,
+        journal: Journal | None,
+    ) -> None:
+        self.transport, self.plan, self.before = transport, plan, before
+        self.checks, self.options, self.journal = checks, options, journal
+        self.node = plan.node
+        self.backup = f"{BACKUPS}/{plan.run_id}"
+
+    def record(self, step: str, **kw: str) -> None:
+        if self.journal is not None:
+            self.journal.record(self.plan.run_id, self.node.name, step, **kw)
+
+    def outcome(
+        self,
+        status: NodeStatus,
+        message: str = "",
+        *,
+        report: events.Report | None = None,
+        fixes: tuple[FixResult, ...] = (),
+        after: tuple[Finding, ...] = (),
+        backup: bool = False,
+    ) -> NodeOutcome:
+        return NodeOutcome(
+            self.node,
+            self.before,
+            status,
+            message,
+            self.plan,
+            report,
+            fixes,
+            after,
+            self.backup if backup else "",
+            self.plan.needs_reboot if status is NodeStatus.APPLIED else (),
+        )
+
+    def after(self) -> tuple[Finding, ...]:
+        return _after(self.transport, self.node, self.checks, self.plan, self.options)
+
+
+def _hold(step: _Step, connect: Connect) -> NodeOutcome:
+    """Run the script with NW_MODE=hold and judge what the node reported."""
+    plan, options = step.plan, step.options
     for fix in plan.fixes:
-        record("planned", fix=fix.manifest.id, detail=fix.label)
-    backup = f"{BACKUPS}/{run_id}"
-    if journal is not None:  # before anything changes: `nodeward rollback` needs it even after a crash
-        journal.node(run_id, node.name, node.target, backup)
+        step.record("planned", fix=fix.manifest.id, detail=fix.label)
+    if step.journal is not None:  # before anything changes: `nodeward rollback` needs it even after a crash
+        step.journal.node(plan.run_id, step.node.name, step.node.target, step.backup)
     try:
         report, _ = run_remote(
-            transport, node, plan.script("hold"), plan.marker, become_password=password, timeout=timeout
+            step.transport,
+            step.node,
+            plan.script("hold"),
+            plan.marker,
+            become_password=options.become_password,
+            timeout=options.timeout,
         )
     except NodeError as exc:
-        record("failed", detail=f"the apply script did not finish: {exc.message}")
-        return NodeOutcome(
-            node,
-            before,
-            "failed",
+        step.record("failed", detail=f"the apply script did not finish: {exc.message}")
+        why = (
             f"the connection failed while applying ({exc.message}); if the node had reloaded, its "
-            f"rollback timer restores within {options.rollback_seconds} s",
-            plan,
-            None,
-            (),
-            (),
-            backup,
+            f"rollback timer restores within {options.rollback_seconds} s"
         )
-    _journal_events(record, report)
+        return step.outcome(NodeStatus.FAILED, why, backup=True)
+    _journal_events(step.record, report)
     busy = report.of("busy")
     if busy:  # the node's lock (another bastion's run): nothing was changed there
         why = busy[-1].field(0)
-        record("refused", detail=why)
+        step.record("refused", detail=why)
         results = tuple(FixResult(fix, "refused", why) for fix in plan.fixes)
-        return NodeOutcome(node, before, "busy", why, plan, report, results)
-    result = report.result
-    if result == "unchanged":
-        record("unchanged", detail="every file already as wanted")
-        return NodeOutcome(
-            node, before, "unchanged", "", plan, report, _fix_results(plan, report, "unchanged")
+        return step.outcome(NodeStatus.BUSY, why, report=report, fixes=results)
+    if report.result == "unchanged":
+        step.record("unchanged", detail="every file already as wanted")
+        return step.outcome(
+            NodeStatus.UNCHANGED, report=report, fixes=_fix_results(plan, report, "unchanged")
         )
-    if result != "held":
-        why = report.failure or f"the script ended without a result (exit {result})"
-        status = "rolled-back" if report.rolled_back else "failed"
-        record("rolled_back" if report.rolled_back else "failed", detail=why)
-        after = _after(transport, node, checks, plan, options) if report.rolled_back else ()
-        return NodeOutcome(
-            node,
-            before,
-            status,
-            why,
-            plan,
-            report,
-            _fix_results(plan, report, status.replace("-", "_"), why),
-            after,
-            backup,
-        )
-    _crash_after("reload")
-    ok, why = verify_new_connection(node, options, connect)
+    if report.result != "held":
+        why = report.failure or f"the script ended without a result (exit {report.result})"
+        if report.rolled_back:  # the node's own script restored (validate, reload, health failed)
+            step.record("rolled_back", detail=why)
+            results = _fix_results(plan, report, "rolled_back", why)
+            return step.outcome(
+                NodeStatus.ROLLED_BACK, why, report=report, fixes=results, after=step.after(), backup=True
+            )
+        step.record("failed", detail=why)
+        results = _fix_results(plan, report, "failed", why)
+        return step.outcome(NodeStatus.FAILED, why, report=report, fixes=results, backup=True)
+    return _prove_and_commit(step, report, connect)
+
+
+def _prove_and_commit(step: _Step, report: events.Report, connect: Connect) -> NodeOutcome:
+    """The change is live and the node's timer armed: commit only after a NEW connection
+    logs in and becomes root (L7); otherwise restore over the first connection."""
+    plan, options = step.plan, step.options
+    ok, why = verify_new_connection(step.node, options, connect)
     if ok:
-        record("verified", detail=why)
-        committed, detail = control(transport, node, backup, "commit", options)
+        step.record("verified", detail=why)
+        committed, detail = control(step.transport, step.node, step.backup, "commit", options)
         if committed:
-            record("committed", detail="rollback timer disarmed")
-            after = _after(transport, node, checks, plan, options)
-            return NodeOutcome(
-                node,
-                before,
-                "applied",
-                why,
-                plan,
-                report,
-                _fix_results(plan, report, "applied"),
-                after,
-                backup,
-                plan.needs_reboot,
+            step.record("committed", detail="rollback timer disarmed")
+            results = _fix_results(plan, report, "applied")
+            return step.outcome(
+                NodeStatus.APPLIED, why, report=report, fixes=results, after=step.after(), backup=True
             )
         why = f"the commit failed ({detail}): the node's rollback timer had already restored the files"
-        record("rolled_back", detail=why)
+        step.record("rolled_back", detail=why)
     else:
-        record("failed", detail=f"new connection test: {why}")
-        restored, detail = control(transport, node, backup, "restore verify-failed", options)
+        step.record("failed", detail=f"new connection test: {why}")
+        restored, detail = control(step.transport, step.node, step.backup, "restore verify-failed", options)
         if restored:
-            record("rolled_back", detail=f"restored over the first connection after: {why}")
+            step.record("rolled_back", detail=f"restored over the first connection after: {why}")
         else:
             why += (
                 f"; the restore over the first connection failed too ({detail}): the node's timer restores it"
             )
-    after = _after(transport, node, checks, plan, options)
-    return NodeOutcome(
-        node,
-        before,
-        "rolled-back",
-        why,
-        plan,
-        report,
-        _fix_results(plan, report, "rolled_back", why),
-        after,
-        backup,
+    results = _fix_results(plan, report, "rolled_back", why)
+    return step.outcome(
+        NodeStatus.ROLLED_BACK, why, report=report, fixes=results, after=step.after(), backup=True
     )
 
 
@@ -478,12 +449,3 @@ def _after(
             for c in again
         )
     return inspection.findings
-
-
-@dataclass(slots=True)
-class RunSummary:
-    outcomes: list[NodeOutcome] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return any(o.status in ("failed", "rolled-back") for o in self.outcomes)

@@ -1,43 +1,29 @@
-"""Per node: scan once, bind failing findings to fixes, and (dry run) ask the node for diffs.
+"""Per node: bind an inspection's failing findings to fixes, and (dry run) ask the node for diffs.
 
-The scan part is the ordinary one: ONE gather exec on the connection, facts parsed,
-checks evaluated. Planning is pure (bind.py). The diff is computed by the node itself:
-the very script `--remediate` would run, with NW_MODE=plan, builds every candidate in
-a private temporary directory and prints a unified diff for each file that would
-change, plus each fix's verdict (changes, unchanged, refused with the reason). So the
-plan shows exactly what the apply would do, guards included, and changes nothing.
+The inspection is the engine's (agent/inspection.py), the very one a scan makes: ONE
+gather exec on the connection, facts parsed, checks evaluated. Planning is pure
+(bind.py). The diff is computed by the node itself: the very script `--remediate`
+would run, with NW_MODE=plan, builds every candidate in a private temporary directory
+and prints a unified diff for each file that would change, plus each fix's verdict
+(changes, unchanged, refused with the reason). So the plan shows exactly what the
+apply would do, guards included, and changes nothing.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from agent import gather
-from agent.facts.model import FactValue
-from agent.findings import Finding
+from agent.inspection import Inspection
 from agent.inventory.model import Node
 from agent.remediate import events
-from agent.remediate.bind import Context, Refusal, bind, context_for
+from agent.remediate.bind import Refusal, bind
+from agent.remediate.context import Context, context_for
 from agent.remediate.manifest import Remediations
 from agent.remediate.render import FixScript, ScriptOptions, compose
-from agent.rules.schema import Check
 from agent.secret import Secret
 from agent.transport.base import Transport
 from agent.transport.session import Become, run_script
-
-
-@dataclass(frozen=True, slots=True)
-class Inspection:
-    """One node's scan: facts, findings, and what the gather learnt about the connection."""
-
-    facts: Mapping[str, FactValue]
-    findings: tuple[Finding, ...]
-    context: Mapping[str, str]  # user, client_addr, server_addr, server_port (as the node saw us)
-    roles: tuple[str, ...]
-    summary: Mapping[str, str]
-    complete: bool = True  # the gather script ran to its end (L13: only then remediate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,36 +52,6 @@ class NodePlan:
     @property
     def needs_reboot(self) -> tuple[str, ...]:
         return tuple(f.manifest.id for f in self.fixes if f.manifest.needs_reboot)
-
-
-def inspect(
-    transport: Transport,
-    node: Node,
-    checks: Sequence[Check],
-    *,
-    become_password: Secret | None,
-    timeout: float,
-) -> Inspection:
-    """Gather in one exec and evaluate, with the same steps as a scan."""
-    from agent.scan import facts_for, facts_summary, judge, with_discovered_roles
-
-    gathered = gather.collect(
-        transport,
-        facts_for(checks),
-        become=node.become,
-        become_password=node.become_password or become_password,
-        timeout=timeout,
-    )
-    judged = with_discovered_roles(node, gathered.facts)
-    findings = judge(checks, gathered.facts, judged)  # unknown roles are ERROR, as in a scan
-    return Inspection(
-        facts=gathered.facts,
-        findings=findings,
-        context=gathered.context,
-        roles=judged.roles,
-        summary=facts_summary(gathered.facts, judged),
-        complete=gathered.complete,
-    )
 
 
 def plan_node(

@@ -46,15 +46,21 @@ def ansible_inventory(path: Path, targets: Iterable[Target], key: Path, user: st
 
 
 def run_nodeward(
-    args: Sequence[str], home: Path, *, timeout: float = 300, extra_env: dict[str, str] | None = None
+    args: Sequence[str],
+    home: Path,
+    *,
+    timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
+    program: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the console script with a private HOME, so no real ~/.ssh is read or written."""
+    """Run the console script (or a test-only `program` standing in for it, such as
+    crash_after_reload.py) with a private HOME, so no real ~/.ssh is read or written."""
     assert NODEWARD.exists(), f"console script missing at {NODEWARD}"
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "NODEWARD_BECOME_PASSWORD")}
     env.update({"HOME": str(home), "NO_COLOR": "1", **(extra_env or {})})
     return subprocess.run(
-        [*files_only_resolver(home), str(NODEWARD), *args],
+        [*files_only_resolver(home), *(program or (str(NODEWARD),)), *args],
         capture_output=True, text=True, timeout=timeout, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
 

@@ -94,6 +94,7 @@ class Site:
         checks: Sequence[str] = CHECKS,
         env: dict[str, str] | None = None,
         timeout: float = 600,
+        program: Sequence[str] = (),
     ) -> tuple[int, str, str]:
         config = self.home / "ssh_config"
         config.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +114,7 @@ class Site:
             self.home,
             timeout=timeout,
             extra_env=env,
+            program=program,
         )
         return done.returncode, done.stdout, done.stderr
 

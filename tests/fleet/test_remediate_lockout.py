@@ -19,6 +19,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.fleet import crash_after_reload
 from tests.fleet.harness import Fleet, FleetNode
 from tests.fleet.test_remediate import (
     Site,
@@ -199,7 +200,7 @@ def test_killed_right_after_the_reload_the_node_restores_itself(fleet: Fleet, tm
         "--rollback-seconds",
         str(period),
         checks=("sshd_permit_root_login_disabled",),
-        env={"NODEWARD_TEST_CRASH_AFTER": "reload"},
+        program=crash_after_reload.PROGRAM,
     )
     assert code == -9, (code, err[-2000:])  # SIGKILL: no clean-up of any kind on the bastion
     [run] = node.exec(["ls", "/var/lib/nodeward/backups"]).stdout.decode().split()

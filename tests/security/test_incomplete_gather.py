@@ -38,9 +38,9 @@ from agent.catalog import load_catalog
 from agent.errors import ErrorKind
 from agent.facts.model import Absent, FactValue, Unavailable
 from agent.findings import Finding, NodeFailure, NodeResult, RunResult, Severity, Status
+from agent.inspection import judge, with_discovered_roles
 from agent.inventory.model import Node
 from agent.report import html_report, junit, table
-from agent.scan import judge, with_discovered_roles
 from tests.fleet.harness import Fleet, FleetKeys, FleetNode, load_spec
 from tests.fleet.scanutil import Target, ansible_inventory, nodes_by_name, scan_json, statuses
 

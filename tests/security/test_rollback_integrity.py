@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.fleet import crash_after_reload
 from tests.fleet.harness import Fleet, FleetNode
 from tests.fleet.test_remediate import Site, make_site, node_doc, state_of
 
@@ -205,7 +206,7 @@ def test_a_run_waits_for_another_bastions_uncommitted_run_to_settle(fleet: Fleet
         "--rollback-seconds",
         str(period),
         checks=RUN1,
-        env={"NODEWARD_TEST_CRASH_AFTER": "reload"},
+        program=crash_after_reload.PROGRAM,
     )
     assert code == -9, (code, err[-2000:])
     [run_a] = node.exec(["ls", BACKUPS]).stdout.decode().split()

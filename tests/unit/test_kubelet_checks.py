@@ -7,10 +7,10 @@ from agent.catalog import load_catalog
 from agent.facts import k8s_components, kubelet
 from agent.facts.model import FactValue, RawSection
 from agent.findings import Finding, Status
+from agent.inspection import with_discovered_roles
 from agent.inventory.model import Node
 from agent.rules.evaluate import evaluate
 from agent.rules.schema import Check
-from agent.scan import with_discovered_roles
 
 CATALOG = load_catalog()
 KUBELET_IDS = sorted(c.id for c in CATALOG.checks if c.source.replace("\\", "/").split("/")[-2] == "kubelet")
