@@ -21,7 +21,6 @@ Every value goes through the manifest's types (manifest.py) before anything rend
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,18 +28,15 @@ from agent.facts.model import FactValue
 from agent.findings import Finding, Status
 from agent.inventory.model import Node
 from agent.remediate import process_paths
-from agent.remediate.manifest import Manifest, ParamError, ParamValue, Remediations, resolve_roles
+from agent.remediate.context import Context
+from agent.remediate.lockout import refusal
+from agent.remediate.manifest import Manifest, ParamError, Remediations, resolve_roles
 from agent.remediate.render import FixScript
 
 VAR_FIXES = "nodeward_fixes"
 VAR_PARAMS = "nodeward_remediation_params"
 VAR_SKIP = "nodeward_remediate_skip"
 VAR_OPT_IN = "nodeward_remediate_opt_in"
-VAR_LOGIN_USERS = "nodeward_login_users"
-# Ansible's own password variables: when the inventory logs in with a password, the
-# automation that shares it would be locked out by PasswordAuthentication no (L4).
-PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,52 +47,10 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
-    """What the planner knows about one node for this run."""
-
-    login_user: str
-    keep_users: tuple[str, ...]  # login user first
-    client_addr: str  # the bastion's address as the node sees it ("" when unknown)
-    ssh_port: int
-    roles: tuple[str, ...]
-    force: bool = False  # --i-have-console-access: skip the lockout guards (never L7/L8)
-
-
-@dataclass(frozen=True, slots=True)
 class Binding:
     fixes: tuple[FixScript, ...]
     refused: tuple[Refusal, ...]
     unfixable: tuple[tuple[str, str], ...]  # (check id, why no fix)
-
-
-def keep_users(node: Node, login_user: str) -> tuple[str, ...]:
-    """The login account, then every account the inventory says people log in with."""
-    users = [login_user]
-    extra = node.vars.get(VAR_LOGIN_USERS, [])
-    if isinstance(extra, str):
-        extra = extra.replace(",", " ").split()
-    if isinstance(extra, list):
-        users += [str(u) for u in extra if isinstance(u, str) and _USER.match(u) and u not in users]
-    return tuple(users)
-
-
-def context_for(
-    node: Node,
-    login_user: str,
-    gather_context: Mapping[str, str],
-    roles: Sequence[str],
-    *,
-    force: bool = False,
-) -> Context:
-    port = gather_context.get("server_port", "")
-    return Context(
-        login_user=login_user,
-        keep_users=keep_users(node, login_user),
-        client_addr=gather_context.get("client_addr", ""),
-        ssh_port=int(port) if port.isdigit() else (node.port or 22),
-        roles=tuple(roles),
-        force=force,
-    )
 
 
 def _auto(manifest: Manifest, ctx: Context, node: Node) -> dict[str, object]:
@@ -183,7 +137,8 @@ def bind(
         except ParamError as exc:
             refused.append(Refusal(manifest.id, check_ids, f"parameters: {exc}"))
             return
-        why = _refusal(manifest, params, facts, node, ctx)
+        # What the bastion alone can tell would cut a path; the node-side guards judge the rest.
+        why = refusal(manifest, params, facts, node, ctx)
         if why is not None:
             refused.append(Refusal(manifest.id, check_ids, why))
             return
@@ -230,17 +185,3 @@ def bind(
         add(manifest, dict(params_raw), ())
     fixes.sort(key=lambda f: (f.manifest.order, f.checks or ("~",)))
     return Binding(tuple(fixes), tuple(refused), tuple(unfixable))
-
-
-def _refusal(
-    manifest: Manifest,
-    params: Mapping[str, ParamValue],
-    facts: Mapping[str, FactValue],
-    node: Node,
-    ctx: Context,
-) -> str | None:
-    """What the bastion alone can tell would cut someone's path (the node-side guards
-    check the rest when the script runs, in plan mode too)."""
-    from agent.remediate.lockout import refusal
-
-    return refusal(manifest, params, facts, node, ctx)

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from agent.facts.model import FactValue
 from agent.inventory.model import Node
+from agent.remediate.context import Context
 from agent.remediate.manifest import Manifest, ParamValue
 
-if TYPE_CHECKING:
-    from agent.remediate.bind import Context
+# Ansible's own password variables: when the inventory logs in with a password, the
+# automation that shares it would be locked out by PasswordAuthentication no (L4).
+PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 _PASSWORD_KEYWORDS = frozenset(
     {"passwordauthentication", "kbdinteractiveauthentication", "challengeresponseauthentication"}
@@ -52,8 +53,6 @@ def refusal(
 
 
 def _sshd(params: Mapping[str, ParamValue], node: Node, ctx: Context) -> str | None:
-    from agent.remediate.bind import PASSWORD_VARS
-
     keyword = str(params.get("keyword", "")).lower()
     if keyword in _PASSWORD_KEYWORDS and str(params.get("value", "")).lower() == "no":
         used = [var for var in PASSWORD_VARS if node.vars.get(var)]

@@ -14,7 +14,8 @@ from agent.facts.model import FactValue, Observation
 from agent.findings import Finding, Severity, Status
 from agent.inventory.model import Node
 from agent.remediate import events
-from agent.remediate.bind import Context, bind, keep_users
+from agent.remediate.bind import bind
+from agent.remediate.context import Context, keep_users
 from agent.remediate.journal import Journal
 from agent.remediate.manifest import load_remediations
 
