@@ -265,6 +265,17 @@ def test_architecture_doc_names_only_modules_that_exist() -> None:
     assert not gone, f"docs/architecture.md names paths that do not exist: {gone}"
 
 
+def test_architecture_doc_names_every_part() -> None:
+    # The other direction: a new top-level module or package must get its line on the map.
+    parts = ARCHITECTURE.read_text(encoding="utf-8").split("## Parts", 1)[1].split("```")[1]
+    named = set(re.findall(r"(?<![\w/.])(\w+\.py|\w+/)", parts))
+    agent = REPO / "agent"
+    present = {p.name for p in agent.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    present |= {f"{p.name}/" for p in agent.iterdir() if (p / "__init__.py").is_file()}
+    missing = sorted(present - named)
+    assert not missing, f"parts of agent/ missing from docs/architecture.md's Parts: {missing}"
+
+
 # --- the checker itself, on small synthetic trees: each must be able to fail ---------------
 
 
