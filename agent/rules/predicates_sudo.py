@@ -17,7 +17,7 @@ Inventory variables (Node.vars) that tune the judgements:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import StrictStr, model_validator
 
@@ -432,27 +432,33 @@ def _option(args: SudoDefault) -> _SudoJudge:
     return judge
 
 
-SUDOERS_MAIN_FILE_MODE = Family(
-    name="sudoers_main_file_mode",
-    args=SudoersModes,
-    judge=lambda args, facts, node: _on_sudo(lambda fact, n: _main_file_permissions(args, fact, n))(
-        facts, node
-    ),
-    summary="the main sudoers file is root:root and at most a mode",
+def _sudo_family(
+    name: str, args: type[FamilyArgs], judge: Callable[[Any, SudoersFact, Node], Verdict], summary: str
+) -> Family:
+    """A family judged over the sudoers fact, with the same not-installed and
+    policy-disabled answers as the named sudo predicates."""
+    return Family(
+        name, args, lambda a, facts, node: _on_sudo(lambda fact, n: judge(a, fact, n))(facts, node), summary
+    )
+
+
+SUDOERS_MAIN_FILE_MODE = _sudo_family(
+    "sudoers_main_file_mode",
+    SudoersModes,
+    _main_file_permissions,
+    "the main sudoers file is root:root and at most a mode",
 )
-SUDOERS_INCLUDES_MODE = Family(
-    name="sudoers_includes_mode",
-    args=SudoersModes,
-    judge=lambda args, facts, node: _on_sudo(lambda fact, n: _include_permissions(args, fact, n))(
-        facts, node
-    ),
-    summary="every included sudoers file and directory is root:root and at most a mode",
+SUDOERS_INCLUDES_MODE = _sudo_family(
+    "sudoers_includes_mode",
+    SudoersModes,
+    _include_permissions,
+    "every included sudoers file and directory is root:root and at most a mode",
 )
-SUDO_DEFAULT = Family(
-    name="sudo_default",
-    args=SudoDefault,
-    judge=lambda args, facts, node: _on_sudo(_option(args))(facts, node),
-    summary="a sudo Defaults option is on, set, absolute or in range for everyone it applies to",
+SUDO_DEFAULT = _sudo_family(
+    "sudo_default",
+    SudoDefault,
+    lambda args, fact, node: _option(args)(fact, node),
+    "a sudo Defaults option is on, set, absolute or in range for everyone it applies to",
 )
 
 
