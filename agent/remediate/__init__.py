@@ -12,8 +12,15 @@ The pieces, each with one job:
 * `lockout.py`   refusals the bastion can decide before anything runs (L4, L9);
 * `plan.py`      per node: the ordered fixes, refusals, and the node-side dry run that
   yields a unified diff for every file that would change;
-* `apply.py`     the L1-L13 protocol over the scan's own SSH connection;
+* `apply.py`     per node: connect, inspect (agent/inspection.py, the scan's own
+  engine), plan, and the L1-L13 state machine (`apply_plan`) over that connection;
+* `outcome.py`   what a node's remediation came to (`NodeStatus`, fixes, before/after);
+* `run.py`       a fleet, node by node, under the run lock and the journal;
+* `rollback.py`  `nodeward rollback`: restore a run's files from the node-side backups;
+* `export.py`    `nodeward render --out`: a plan as standalone scripts to review;
 * `journal.py`   the SQLite journal of every step on the bastion.
+
+Nothing here prints: the CLI presents, report/remediation.py renders a run.
 
 Nothing here imports paramiko, and jinja2 only inside render.py, so `nodeward --help`
 stays cheap.
