@@ -12,11 +12,15 @@ _LIMIT = 512
 
 
 def printable(text: str, limit: int = _LIMIT) -> str:
-    """Replace control characters with visible escapes and cap the length."""
+    """Replace control characters (and backslash) with visible escapes and cap the length."""
     out: list[str] = []
     size = 0
     for char in text:
-        if char.isprintable() or char == " ":
+        if char == "\\":
+            # Escaped too, or a node could print the four characters `\x1b` and have them
+            # read as an escaped ESC: every backslash in the output is then ours.
+            piece = "\\\\"
+        elif char.isprintable() or char == " ":
             piece = char
         elif char == "\t":
             piece = "\\t"

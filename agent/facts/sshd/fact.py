@@ -107,7 +107,10 @@ class SshdConfig:
         if self.method != FILE_WALK and tuple(walk_says) != tuple(self.options.get(key, ())):
             return f"{self.source} (the file walk could not attribute this value)"
         caveat = f" (the file walk missed {self.walk_gaps[0]})" if self.walk_gaps else ""
-        return printable(f"{attribution(setting)}{caveat} — {self.source}", 900)
+        # Each part is printable already (attribution, walk_gaps, source): escaping again
+        # would double every backslash, so only the length is bounded here.
+        text = f"{attribution(setting)}{caveat} — {self.source}"
+        return text if len(text) <= 900 else text[:897] + "..."
 
 
 def parse_sshd_t(text: str, *, source: str) -> SshdConfig:

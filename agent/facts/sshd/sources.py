@@ -19,9 +19,11 @@ _SHOWN = 3  # origin lines named before "and N more"
 
 
 def where(directive: Directive) -> str:
-    text = f"{directive.location} ({directive.text})"
+    # The line and the Match condition are printable already (files.py); the file name
+    # is escaped here, once: escaping the whole sentence again would double backslashes.
+    text = f"{printable(str(directive.location), 300)} ({directive.text})"
     if directive.block is not None:
-        text += f" in {directive.block} at {directive.block.location}"
+        text += f" in {directive.block} at {printable(str(directive.block.location), 300)}"
     return text
 
 
@@ -44,4 +46,4 @@ def attribution(setting: Setting | None) -> str:
             text += f", read before {where(loser)}, which sshd ignores: the first value wins"
         else:
             text += f"; {where(loser)} comes later and sshd ignores it: the first value wins"
-    return printable(text, 600)
+    return text if len(text) <= 600 else text[:597] + "..."
