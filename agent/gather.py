@@ -59,7 +59,10 @@ nw_run() {
   printf '\n%s begin %s\n' "$NW_MARK" "$1"
   nw_err=/dev/null
   if [ -n "$NW_TMP" ]; then nw_err="$NW_TMP/stderr"; fi
-  nw_rc=$( { { nw_limit "$3" /bin/sh -c "$4" 2>"$nw_err" </dev/null; echo $? >&3; } \
+  # 3>&-: the section must not inherit the exit-code channel, or a line it writes there
+  # would be read as its exit code. fd 4 stays inherited on purpose (a flood into it must
+  # still reach the stream cap, tests/security/test_incomplete_gather.py).
+  nw_rc=$( { { nw_limit "$3" /bin/sh -c "$4" 2>"$nw_err" </dev/null 3>&-; echo $? >&3; } \
     | head -c "$2" >&4; } 3>&1 )
   printf '\n%s stderr %s\n' "$NW_MARK" "$1"
   if [ -n "$NW_TMP" ]; then head -c 4096 "$nw_err"; fi
