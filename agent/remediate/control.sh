@@ -7,9 +7,14 @@
 #               mode, owner and sha256 of what the file had BEFORE the run
 #   installed   one line per file or meta change: seq "sha256 mode uid gid" path (TAB-
 #               separated): what the file held right AFTER the run installed it
+#   pins        one line per meta change: seq device:inode (TAB-separated): the very file
+#               whose mode and owner this run changed; a restore touches that file or nothing
 #   files/<seq> the bytes a changed file had before
 #   services    what was reloaded (restore reloads them again after putting files back)
-#   state       applying | armed | committed | rolled-back
+#   state       applying | armed | committed | rolled-back | restore-refused | kept
+#               (restore-refused: a restore found a file changed after this run and put
+#               nothing back; the change is in place, not verified, until an operator
+#               rolls it back or keeps it: `nodeward rollback RUN [--keep-current]`)
 #   timer       how the automatic restore was scheduled: systemd <unit> | at <job> | sleeper <pid>
 #
 #   sh control.sh arm SECONDS      schedule "restore auto" (systemd-run, else at, else a
@@ -21,6 +26,8 @@
 #                                  as a whole (exit 5, nothing touched) when a file no longer
 #                                  holds what this run installed; exit 75 when another run
 #                                  holds the node lock
+#   sh control.sh keep             after a refused restore: say what differs, then mark the
+#                                  run resolved (state kept), leaving the node as it is now
 #   sh control.sh reload SERVICE   sshd | kubelet | sysctl | nftables | sudo | apt | none
 #   sh control.sh status
 #
@@ -213,6 +220,74 @@ describe() {
 	esac
 }
 
+# ------------------------------------------------------------------ names only root controls
+#
+# A restore runs as root, maybe long after the run, maybe for a run that stopped before
+# it had recorded "installed": before it changes anything by name it checks again that
+# only root can change what that name leads to (the same walk as the runtime's
+# nw_root_dir): every directory a name is looked up in is owned by root and writable by
+# no group or other user. Otherwise a user could swap the name for a link to
+# /etc/shadow and have root chmod it (issue 12 review, finding 1).
+
+root_dir() {
+	WHY=
+	rest=$1
+	cur=/
+	hops=0
+	dir_root_only / || return 1
+	while [ -n "$rest" ]; do
+		c=${rest%%/*}
+		if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
+		case $c in
+		'' | .) continue ;;
+		..)
+			cur=${cur%/*}
+			[ -n "$cur" ] || cur=/
+			continue
+			;;
+		esac
+		next=${cur%/}/$c
+		if [ -L "$next" ]; then
+			hops=$((hops + 1))
+			t=$(readlink -- "$next") && [ "$hops" -le 40 ] || {
+				WHY="cannot resolve $next"
+				return 1
+			}
+			case $t in /*) cur=/ ;; esac
+			rest=$t/$rest
+			continue
+		fi
+		[ -e "$next" ] || break
+		dir_root_only "$next" || return 1
+		cur=$next
+	done
+}
+
+dir_root_only() {
+	st=$(stat -c '%u %a %F' -- "$1" 2>/dev/null)
+	case $st in
+	"0 "[0-7]*" directory") ;;
+	*)
+		WHY="$1 is not a directory owned by root"
+		return 1
+		;;
+	esac
+	m=${st#0 }
+	if [ $((0${m%% *} & 022)) -ne 0 ]; then
+		WHY="$1 can be changed by someone other than root"
+		return 1
+	fi
+}
+
+# safe_parent PATH: only root controls the directory PATH's name is in.
+safe_parent() {
+	parent=${1%/*}
+	root_dir "${parent:-/}" || {
+		say "$1 not restored: $WHY"
+		return 1
+	}
+}
+
 state() { cat "$D/state" 2>/dev/null || echo none; }
 
 set_state() { printf '%s\n' "$1" >"$D/state.new" && mv -f "$D/state.new" "$D/state"; }
@@ -382,14 +457,14 @@ disarm() {
 restore() {
 	why=$1
 	# A stale timer of a committed run waits for nobody's lock.
-	if [ "$why" = auto ] && [ "$(state)" = committed ]; then return 0; fi
+	if [ "$why" = auto ]; then case $(state) in committed | kept) return 0 ;; esac; fi
 	case $why in
 	manual) node_lock 0 ;; # the operator: told at once that another run is busy (exit 75)
 	*) node_lock 60 ;;     # a timer or a failed run: another run's lock is brief (nw_pending)
 	esac
 	lock
 	now=$(state)
-	if [ "$why" = auto ] && [ "$now" = committed ]; then return 0; fi
+	if [ "$why" = auto ]; then case $now in committed | kept) return 0 ;; esac; fi
 	if [ "$now" = rolled-back ]; then
 		say "run already rolled back"
 		return 0
@@ -398,8 +473,13 @@ restore() {
 	# Putting back only the others would leave a mix (say, this run's sshd_config
 	# with the original drop-in) that no run ever validated with sshd -t or proved
 	# with a new login; the node stays as it is, a state that was verified.
-	if ! intact; then
+	if ! intact || ! names_safe; then
 		say "nothing was restored: run $RUN is still in place on this node"
+		# A run nobody committed stays unverified: no longer "armed" (no timer will
+		# settle it) but waiting for an operator, who is told so by every later run
+		# (runtime.sh, nw_pending) and settles it with `nodeward rollback` (restore once
+		# the file is back, or keep). A committed run stays committed.
+		case $(state) in armed | applying) set_state restore-refused ;; esac # (intact reuses $now)
 		printf '%s %s\n' "$why" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$D/restore-refused"
 		exit 5
 	fi
@@ -432,7 +512,51 @@ restore() {
 	return "$rc"
 }
 
+# names_safe: every name the restore would touch is still safe to touch by name (see
+# name_safe); otherwise one line per name that is not, and false. Checked for all of
+# them before anything is restored (all or nothing, as with intact), and again by
+# restore_one right before it acts.
+names_safe() {
+	[ -s "$D/index" ] || return 0
+	ok=0
+	while IFS="$TAB" read -r seq kind existed mode uid gid sha path; do
+		[ -n "$seq" ] || continue
+		name_safe || ok=1
+	done <"$D/index"
+	return "$ok"
+}
+
+# name_safe (seq kind path from the index line): whatever the kind, and even without an
+# "installed" list, only root may be able to change the name; a file to put back is not
+# a directory now; a mode and owner go back only onto the very file (device:inode
+# recorded at the backup) this run changed, never through a link (chmod follows it),
+# never onto a FIFO or a device.
+name_safe() {
+	safe_parent "$path" || return 1
+	case $kind in
+	file)
+		if [ -d "$path" ] && [ ! -L "$path" ]; then
+			say "$path not restored: it is a directory now"
+			return 1
+		fi
+		;;
+	meta)
+		[ -e "$path" ] || [ -L "$path" ] || return 0
+		if [ -L "$path" ] || { [ ! -f "$path" ] && [ ! -d "$path" ]; }; then
+			say "$path not restored: it is a symbolic link or not a regular file or directory now"
+			return 1
+		fi
+		pin=$(awk -F "$TAB" -v s="$seq" '$1 == s { print $2; exit }' "$D/pins" 2>/dev/null)
+		if [ -z "$pin" ] || [ "$(stat -c '%d:%i' -- "$path")" != "$pin" ]; then
+			say "$path not restored: it is no longer the file this run changed"
+			return 1
+		fi
+		;;
+	esac
+}
+
 restore_one() {
+	name_safe || return 1
 	case $kind in
 	file)
 		if [ "$existed" = 1 ]; then
@@ -461,6 +585,27 @@ restore_one() {
 	esac
 }
 
+# keep: the operator's answer to a refused restore (`nodeward rollback RUN
+# --keep-current`): the node stays as it is now, and later runs may go ahead. What
+# differs from what this run installed is said first, so the choice is an informed one.
+keep() {
+	node_lock 0
+	lock
+	now=$(state)
+	case $now in
+	restore-refused) ;;
+	*)
+		say "run $RUN is $now, not waiting for a decision: nothing to keep"
+		exit 6
+		;;
+	esac
+	intact || :
+	set_state kept
+	printf '%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$D/kept"
+	disarm
+	say "run $RUN kept as it is now on this node; later runs may go ahead"
+}
+
 commit() {
 	lock
 	now=$(state)
@@ -476,11 +621,12 @@ case ${1-} in
 arm) arm "${2-}" ;;
 disarm) disarm ;;
 commit) commit ;;
+keep) keep ;;
 restore) restore "${2:-manual}" ;;
 reload) reload "${2-}" ;;
 status) printf 'state %s\n' "$(state)" && cat "$D/timer" 2>/dev/null ;;
 *)
-	say "usage: sh control.sh arm SECONDS | disarm | commit | restore [auto|manual] | reload SERVICE | status"
+	say "usage: sh control.sh arm SECONDS | disarm | commit | restore [auto|manual] | keep | reload SERVICE | status"
 	exit 2
 	;;
 esac

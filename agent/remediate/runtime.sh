@@ -118,7 +118,8 @@ nw_pending() {
 		nw_b=${nw_b%/}
 		[ -f "$nw_b/state" ] || continue
 		case $(cat "$nw_b/state") in
-		armed) nw_busy "run ${nw_b##*/} on this node is not committed yet (its bastion is verifying it, or its rollback timer will restore it); nothing was changed" ;;
+		armed) nw_busy "run ${nw_b##*/} on this node is not committed yet (its bastion is verifying it, or its rollback timer will try to restore it; if neither settles it, nodeward rollback ${nw_b##*/}); nothing was changed" ;;
+		restore-refused) nw_busy "run ${nw_b##*/} on this node could not be rolled back: a file changed after it, so its change is still in place and was never verified; nodeward rollback ${nw_b##*/} says which file and restores once it is back, nodeward rollback ${nw_b##*/} --keep-current keeps the node as it is; nothing was changed" ;;
 		applying) nw_busy "run ${nw_b##*/} on this node stopped while it was installing (killed?): roll it back first (nodeward rollback ${nw_b##*/}); nothing was changed" ;;
 		esac
 	done
@@ -195,6 +196,14 @@ nw_slot() {
 			return 0
 		fi
 	done
+	# Every path root changes, whatever its source (a fixed name, a glob match, a dirs:
+	# pattern, a process's flag, a content file staged next to it): only root may be able
+	# to change what its name leads to, or a user swaps it for a link between our check
+	# and our chmod, or for a link to /etc/shadow before a restore (issue 12 review 1).
+	nw_safe_name "$1" || {
+		nw_refuse "$NW_PIN_WHY"
+		return 1
+	}
 	nw_n=$(find "$NW_WORK/t" -mindepth 1 -maxdepth 1 | wc -l)
 	NW_SLOT=$NW_WORK/t/$(printf '%04d' $((nw_n + 1)))
 	mkdir "$NW_SLOT" && printf '%s\n' "$1" >"$NW_SLOT/dest" || return 1
@@ -236,32 +245,88 @@ nw_edit() {
 	esac
 }
 
-# nw_pinned PATH: PATH is a regular file, not a symbolic link, and every directory
-# above it is a real directory owned by root that no group or other user can write:
-# only root can change what the name points at. NW_PIN_WHY says why not.
+# nw_root_dir DIR: only root can change what the absolute path DIR leads to. Walked the
+# way the kernel resolves it: every directory a name is looked up in, including those a
+# symbolic link leads through (/sbin -> usr/sbin), must be a directory owned by root that
+# no group or other user can write; a link is fine there, since only root can replace it.
+# A missing part is fine too: root creates it (mkdir -p) in a directory only root
+# controls. NW_PIN_WHY says why not; NW_ROOT_DIR is where DIR leads.
+nw_root_dir() {
+	NW_PIN_WHY=
+	nw_rd_rest=$1
+	nw_rd_cur=/
+	nw_rd_hops=0
+	nw_dir_root_only / || return 1
+	while [ -n "$nw_rd_rest" ]; do
+		nw_rd_c=${nw_rd_rest%%/*}
+		if [ "$nw_rd_c" = "$nw_rd_rest" ]; then nw_rd_rest=; else nw_rd_rest=${nw_rd_rest#*/}; fi
+		case $nw_rd_c in
+		'' | .) continue ;;
+		..)
+			nw_rd_cur=${nw_rd_cur%/*}
+			[ -n "$nw_rd_cur" ] || nw_rd_cur=/
+			continue
+			;;
+		esac
+		nw_rd_next=${nw_rd_cur%/}/$nw_rd_c
+		if [ -L "$nw_rd_next" ]; then
+			nw_rd_hops=$((nw_rd_hops + 1))
+			nw_rd_t=$(readlink -- "$nw_rd_next") && [ "$nw_rd_hops" -le 40 ] || {
+				NW_PIN_WHY="$1: cannot resolve $nw_rd_next"
+				return 1
+			}
+			case $nw_rd_t in /*) nw_rd_cur=/ ;; esac
+			nw_rd_rest=$nw_rd_t/$nw_rd_rest
+			continue
+		fi
+		[ -e "$nw_rd_next" ] || break
+		nw_dir_root_only "$nw_rd_next" || return 1
+		nw_rd_cur=$nw_rd_next
+	done
+	NW_ROOT_DIR=$nw_rd_cur
+}
+
+nw_dir_root_only() {
+	nw_rd_st=$(stat -c '%u %a %F' -- "$1" 2>/dev/null)
+	case $nw_rd_st in
+	"0 "[0-7]*" directory") ;;
+	*)
+		NW_PIN_WHY="$1 is not a directory owned by root: nodeward does not touch what is under it"
+		return 1
+		;;
+	esac
+	nw_rd_m=${nw_rd_st#0 }
+	if [ $((0${nw_rd_m%% *} & 022)) -ne 0 ]; then
+		NW_PIN_WHY="$1 can be changed by someone other than root: nodeward does not touch what is under it"
+		return 1
+	fi
+}
+
+# nw_safe_name PATH: only root can change what PATH names (nw_root_dir of its
+# directory), and it is a regular file, a directory, a symbolic link (never followed:
+# the callers refuse or skip it) or nothing yet. A FIFO or a device is never touched.
+nw_safe_name() {
+	nw_rd_parent=${1%/*}
+	nw_root_dir "${nw_rd_parent:-/}" || return 1
+	if [ -e "$1" ] && [ ! -L "$1" ] && [ ! -f "$1" ] && [ ! -d "$1" ]; then
+		NW_PIN_WHY="$1 is not a regular file or a directory: not touched"
+		return 1
+	fi
+}
+
+# nw_pinned PATH: PATH is a regular file with one name, not a symbolic link, and only
+# root can change what its name leads to (nw_safe_name). NW_PIN_WHY says why not.
 nw_pinned() {
 	NW_PIN_WHY=
 	if [ -L "$1" ] || [ ! -f "$1" ]; then
 		NW_PIN_WHY="$1 is a symbolic link or not a regular file: not touched"
 		return 1
 	fi
-	nw_p=$1
-	while [ "$nw_p" != / ]; do
-		nw_p=${nw_p%/*}
-		[ -n "$nw_p" ] || nw_p=/
-		nw_st=$(stat -c '%u %a %F' -- "$nw_p" 2>/dev/null)
-		case $nw_st in
-		"0 "[0-7]*" directory") ;;
-		*)
-			NW_PIN_WHY="$1: $nw_p is not a directory owned by root: not touched"
-			return 1
-			;;
-		esac
-		if [ -L "$nw_p" ] || [ $((0$(printf '%s' "$nw_st" | cut -d' ' -f2) & 022)) -ne 0 ]; then
-			NW_PIN_WHY="$1: $nw_p can be changed by someone other than root: not touched"
-			return 1
-		fi
-	done
+	nw_safe_name "$1" || return 1
+	if [ "$(stat -c '%h' -- "$1")" != 1 ]; then
+		NW_PIN_WHY="$1 has more than one name (hard links): not touched"
+		return 1
+	fi
 }
 
 # nw_pin PATH: refuse the fix unless PATH is pinned (nw_pinned), and remember its
@@ -275,7 +340,15 @@ nw_pin() {
 	nw_inode "$1"
 }
 
+# nw_inode PATH: remember which file PATH is now (device:inode); nw_install_one changes
+# that very file or nothing, and the restore (control.sh, pins) puts back the mode and
+# owner of that very file or nothing. A regular file with another name (a hard link)
+# is refused: its other name may be anywhere.
 nw_inode() {
+	if [ -f "$1" ] && [ "$(stat -c '%h' -- "$1")" != 1 ]; then
+		nw_refuse "$1 has more than one name (hard links): not touched"
+		return 1
+	fi
 	[ -f "$NW_SLOT/ino" ] || stat -c '%d:%i' -- "$1" >"$NW_SLOT/ino"
 }
 
@@ -640,6 +713,7 @@ nw_backup() {
 	nw_write_control >"$NW_BACKUP/control.sh" || nw_die "cannot write control.sh"
 	printf '%s\n' applying >"$NW_BACKUP/state"
 	: >"$NW_BACKUP/index"
+	: >"$NW_BACKUP/pins"
 	: >"$NW_BACKUP/services"
 	nw_seq=0
 	for nw_s in $NW_DIRTY; do
@@ -664,6 +738,8 @@ nw_backup() {
 		else
 			nw_sha=-
 			printf '%s\tmeta\t1\t%s\t%s\t%s\t-\t%s\n' "$nw_seq" "$1" "$2" "$3" "$nw_d" >>"$NW_BACKUP/index"
+			# The very file whose mode and owner a restore may put back (control.sh, pins).
+			printf '%s\t%s\n' "$nw_seq" "$(cat "$nw_s/ino")" >>"$NW_BACKUP/pins"
 		fi
 		nw_emit backup "$nw_d" "$nw_sha" "0$1" "$2:$3"
 	done
@@ -715,6 +791,9 @@ nw_install_one() {
 	if [ -f "$1/ino" ] && { [ -L "$nw_d" ] || [ "$(stat -c '%d:%i' -- "$nw_d" 2>/dev/null)" != "$(cat "$1/ino")" ]; }; then
 		return 1
 	fi
+	# Checked again right before root acts (nw_slot checked when the fix ran): only root
+	# can change the names involved, so nothing can swap them between here and the rename.
+	nw_safe_name "$nw_d" || return 1
 	if [ -f "$1/cand" ]; then
 		nw_dir=${nw_d%/*}
 		[ -n "$nw_dir" ] || nw_dir=/
@@ -733,8 +812,10 @@ nw_install_one() {
 	fi
 	# Owner and mode only. chown first: the kernel clears set-uid/set-gid on a chown, and
 	# a chmod after it must not bring them back, so the mode is at most the one the file
-	# had (a fix only removes bits). -h and the link test: never through a link.
+	# had (a fix only removes bits). -h and the link test: never through a link; the
+	# device:inode: the file the fix examined (nw_safe_name: nobody else can swap it).
 	[ -L "$nw_d" ] && return 1
+	[ -f "$1/ino" ] || return 1
 	nw_mode=$(printf '%04o' $((0$nw_mode & 0$nw_om)))
 	nw_uid_want=$(nw_uid "$nw_owner") nw_gid_want=$(nw_gid "$nw_group")
 	[ -n "$nw_uid_want" ] && [ -n "$nw_gid_want" ] || return 1
