@@ -378,6 +378,14 @@ def render_command(
 def rollback_command(
     run_id: Annotated[str, typer.Argument(help="Run id printed by `scan --remediate` (and in the journal).")],
     node_name: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
+    keep_current: Annotated[
+        bool,
+        typer.Option(
+            "--keep-current",
+            help="After a refused restore (a file changed after the run): keep the node as it is now, "
+            "say what differs, and let later runs go ahead. Nothing is restored.",
+        ),
+    ] = False,
     inventory: Inventory_ = None,
     hosts: Hosts = None,
     ssh_config: SshConfig = None,
@@ -404,7 +412,10 @@ def rollback_command(
     )
     apply_options = ApplyOptions(ssh=options.ssh, become_password=options.become_password)
     try:
-        results = rollback_run(fleet.nodes, run_id, apply_options, _state_dir(state_dir), only=node_name)
+        state = _state_dir(state_dir)
+        results = rollback_run(
+            fleet.nodes, run_id, apply_options, state, only=node_name, keep_current=keep_current
+        )
     except NothingToRollBack as exc:
         raise fail_usage(str(exc)) from None
     code = 0
@@ -417,7 +428,23 @@ def rollback_command(
             typer.echo(f"node {name}: rollback of {run_id} refused, nothing was restored:", err=True)
             for line in result.lines:
                 typer.echo(f"  {_safe(line.removeprefix('nodeward-control: '), 600)}", err=True)
+            # The run now waits for a decision; until then every run on the node is busy.
+            typer.echo(
+                f"  run {run_id} stays in place, not verified, and later runs on {name} are refused until "
+                f"it is settled: put the file back and run `nodeward rollback {run_id}` again, or keep the "
+                f"node as it is with `nodeward rollback {run_id} --keep-current`",
+                err=True,
+            )
             code = REMEDIATION_FAILED
+        elif result.status is RollbackStatus.NOT_WAITING:
+            typer.echo(f"node {name}: {_safe(result.detail)}", err=True)
+            code = REMEDIATION_FAILED
+        elif result.status is RollbackStatus.KEPT:
+            for line in result.lines:
+                typer.echo(f"node {name}: {_safe(line.removeprefix('nodeward-control: '), 600)}")
+            typer.echo(f"node {name}: {_safe(result.detail)}")
+            if not result.verified:
+                code = REMEDIATION_FAILED
         elif result.status is RollbackStatus.BUSY:
             typer.echo(f"node {name}: {_safe(result.detail)}", err=True)
             code = code or int(ExitCode.LOCKED)

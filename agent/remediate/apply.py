@@ -277,9 +277,19 @@ def _prove_and_commit(step: _Step, report: events.Report, connect: Connect) -> N
         step.record("rolled_back", detail=why)
     else:
         step.record("failed", detail=f"new connection test: {why}")
-        restored, detail = control(step.transport, step.node, step.backup, "restore verify-failed", options)
-        if restored:
+        code, lines = control_status(step.transport, step.node, step.backup, "restore verify-failed", options)
+        detail = " ".join(" ".join(lines).split())[:300] or f"exit {code}"
+        if code == 0:
             step.record("rolled_back", detail=f"restored over the first connection after: {why}")
+        elif code == CONTROL_REFUSED:
+            # Nothing was restored and no timer will: the node waits for an operator.
+            why += (
+                f"; the restore was refused ({detail}): the change is still in place and not verified; "
+                f"nodeward rollback {plan.run_id} says which file, --keep-current keeps it"
+            )
+            step.record("refused", detail=why)
+            results = _fix_results(plan, report, "failed", why)
+            return step.outcome(NodeStatus.FAILED, why, report=report, fixes=results, backup=True)
         else:
             why += (
                 f"; the restore over the first connection failed too ({detail}): the node's timer restores it"
@@ -387,9 +397,10 @@ def verify_new_connection(node: Node, options: ApplyOptions, connect: Connect) -
     return False, f"a new SSH connection failed: {last}"
 
 
-_ACTIONS = ("commit", "restore verify-failed", "restore manual")
+_ACTIONS = ("commit", "restore verify-failed", "restore manual", "keep")
 # control.sh's exit codes that mean something to the bastion (see control.sh).
-CONTROL_REFUSED = 5  # restore: a file no longer holds what the run installed
+CONTROL_REFUSED = 5  # restore: a file no longer holds what the run installed (state restore-refused)
+CONTROL_NOT_WAITING = 6  # keep: the run is not waiting for a decision (no refused restore)
 CONTROL_BUSY = 75  # restore: another run holds the node lock
 
 

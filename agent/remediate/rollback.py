@@ -5,6 +5,12 @@ restores a file only while it still holds what the run installed (a later run, m
 from another bastion, may have changed it: then nothing is restored and the node says
 why). After a restore a NEW connection must log in and become root, as after an apply.
 Every step lands in the journal. Nothing here prints: the CLI presents the results.
+
+A refused restore leaves the run waiting for an operator (state restore-refused on the
+node, and every later run there is busy until it is settled): `nodeward rollback RUN`
+says which file changed and restores once it holds the run's version again;
+`--keep-current` (control.sh keep) keeps the node as it is now, and a new login is
+then proven, as after a restore.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from agent.inventory.model import Node
 from agent.remediate.apply import (
     BACKUPS,
     CONTROL_BUSY,
+    CONTROL_NOT_WAITING,
     CONTROL_REFUSED,
     ApplyOptions,
     Connect,
@@ -35,6 +42,8 @@ class RollbackStatus(enum.StrEnum):
     BUSY = "busy"  # another run holds the node's lock
     FAILED = "failed"  # control.sh failed
     RESTORED = "restored"  # restored; `verified` says whether a new login works
+    KEPT = "kept"  # --keep-current: left as it is now; `verified` says whether a new login works
+    NOT_WAITING = "not-waiting"  # --keep-current on a run no refused restore left waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,7 @@ def rollback_run(
     state_dir: Path,
     *,
     only: str | None = None,
+    keep_current: bool = False,
     connect: Connect = open_transport,
 ) -> tuple[NodeRollback, ...]:
     results: list[NodeRollback] = []
@@ -70,7 +80,10 @@ def rollback_run(
                 f"none of the run's nodes ({', '.join(sorted(touched))}) is in the inventory"
             )
         for node in wanted:
-            results.append(_rollback_node(node, run_id, options, journal, connect))
+            if keep_current:
+                results.append(_keep_node(node, run_id, options, journal, connect))
+            else:
+                results.append(_rollback_node(node, run_id, options, journal, connect))
     return tuple(results)
 
 
@@ -100,3 +113,28 @@ def _rollback_node(
     verified, why = verify_new_connection(node, options, connect)
     journal.record(run_id, node.name, "verified" if verified else "failed", detail=f"after rollback: {why}")
     return NodeRollback(node.name, RollbackStatus.RESTORED, why, verified=verified)
+
+
+def _keep_node(
+    node: Node, run_id: str, options: ApplyOptions, journal: Journal, connect: Connect
+) -> NodeRollback:
+    try:
+        transport = connect(node, options.ssh)
+    except Exception as exc:  # NodeError or a bug: this node only
+        return NodeRollback(node.name, RollbackStatus.UNREACHABLE, str(exc))
+    try:
+        status, lines = control_status(transport, node, f"{BACKUPS}/{run_id}", "keep", options)
+    finally:
+        transport.close()
+    detail = " ".join(" ".join(lines).split())[:2000] or f"exit {status}"
+    if status == CONTROL_NOT_WAITING:
+        return NodeRollback(node.name, RollbackStatus.NOT_WAITING, detail.removeprefix("nodeward-control: "))
+    if status == CONTROL_BUSY:
+        return NodeRollback(node.name, RollbackStatus.BUSY, detail.removeprefix("nodeward-control: "))
+    if status != 0:
+        return NodeRollback(node.name, RollbackStatus.FAILED, detail)
+    # What differs from the run's version (control.sh said it) is in the journal too.
+    journal.record(run_id, node.name, "committed", detail=f"kept as it is now (--keep-current): {detail}")
+    verified, why = verify_new_connection(node, options, connect)
+    journal.record(run_id, node.name, "verified" if verified else "failed", detail=f"after keep: {why}")
+    return NodeRollback(node.name, RollbackStatus.KEPT, why, tuple(lines), verified=verified)
