@@ -24,11 +24,21 @@ Three layouts:
 
 Records of the snippet, one per line, every free-text field hex (od, POSIX) so no argv
 or file content can forge a record:
-    P <pid> <exe hex|-> <argv hex|-> <real uid> <effective uid> <exe uid> <exe mode> <user|->
+    P <pid> <exe hex|-> <argv hex|-> <real uid> <effective uid> <exe uid> <exe mode> <user|-> <ns>
     J <pid> <journal line hex>
     F <tag> <path hex>   followed by hex lines of content, then a line "."
     X <tag> <path hex>   a path that is missing ("missing.<pid>") or a directory ("dir.<pid>")
-    W <text hex>         a limit was hit
+    W <text hex>         a limit was hit; what was found still counts
+    U <text hex>         discovery is incomplete: the fact is Unavailable, never Absent
+
+<ns> is `host` when the process shares the scanning shell's mount namespace, `other`
+when it does not (a container), `-` when unknown (k8s_trust.py decides what that means).
+
+Only processes whose argv[0] or executable has a component's exact name are listed, and
+those that could be components (k8s_trust.py's accounts, a root-owned executable) come
+first under their own cap: no number of processes of an unprivileged user can push the
+kubelet out of the list (review of issue 12, finding 4). More than 64 such processes make
+the fact Unavailable (roles unknown, checks ERROR), never Absent.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import InputError
 from agent.facts.k8s_flags import Flags, parse_flags
-from agent.facts.k8s_trust import ROOT_IDENTITY, UNKNOWN, Identity, distrust
+from agent.facts.k8s_trust import ROOT_IDENTITY, UNKNOWN, Identity, accounts_pattern, distrust
 from agent.facts.model import Absent, FactParseError, FactValue, Observation, RawSection, Unavailable
 from agent.textsafe import printable
 from agent.yamlsafe import load_yaml
@@ -58,7 +68,9 @@ KINDS: tuple[str, ...] = (KUBELET, APISERVER, ETCD, CONTROLLER_MANAGER, SCHEDULE
 CONTROL_PLANE_KINDS = frozenset({APISERVER, CONTROLLER_MANAGER, SCHEDULER})
 EMBEDDERS = ("k3s", "rke2")
 
-MAX_PROCESSES = 64  # enforced node-side too
+MAX_TRUSTED = 64  # candidates that could be components; enforced node-side, more is Unavailable
+MAX_OTHERS = 64  # other processes named like a component (impostors), listed after them
+MAX_PROCESSES = MAX_TRUSTED + MAX_OTHERS
 MAX_FILES = 64
 MAX_ARGV_BYTES = 128 * 1024
 MANIFEST_CAP = 256 * 1024  # a kubeadm manifest is ~4 KiB
@@ -93,8 +105,63 @@ nw_who() {
   case $nw_u in '' | *[!a-z0-9_-]*) nw_u=- ;; esac
   printf '%s %s %s' "$nw_ids" "$nw_x" "$nw_u"
 }
+nw_selfns=$(readlink /proc/self/ns/mnt 2>/dev/null)
+# nw_ns PID: "host" when PID shares this shell's mount namespace, "other" when it runs in
+# another one (a container), "-" when either cannot be read.
+nw_ns() {
+  nw_mn=$(readlink "/proc/$1/ns/mnt" 2>/dev/null)
+  if [ -z "$nw_selfns" ] || [ -z "$nw_mn" ]; then printf -
+  elif [ "$nw_mn" = "$nw_selfns" ]; then printf host
+  else printf other
+  fi
+}
+# nw_named DIR: argv[0] or the executable has a component's exact basename (the test of
+# kind_of and embedder_of). A process merely started through a link named kubelet has
+# the comm "kubelet" but is neither, and must not use up a cap.
+nw_named() {
+  nw_a=$(head -c 4096 "$1/cmdline" 2>/dev/null | tr '\0' '\n' | head -n 1)
+  nw_e=$(readlink "$1/exe" 2>/dev/null)
+  for nw_b in "${nw_a##*/}" "${nw_e##*/}"; do
+    case ${nw_b% (deleted)} in
+      kubelet|kube-apiserver|etcd|kube-controller-manager|kube-scheduler|kube-proxy) return 0 ;;
+      hyperkube|k3s|k3s-*|rke2|rke2-*) return 0 ;;
+    esac
+  done
+  return 1
+}
+# nw_trustlike RUID EUID EXE-UID EXE-MODE USER (nw_who's words): could k8s_trust.py
+# believe it? Such processes are listed first, under their own cap.
+nw_trustlike() {
+  [ "$1" = "$2" ] && [ "$3" = 0 ] || return 1
+  case $4 in [0-7]*) ;; *) return 1 ;; esac
+  [ $((0$4 & 022)) -eq 0 ] || return 1
+  [ "$1" = 0 ] && return 0
+  case $5 in @ACCOUNTS@) return 0 ;; esac
+  return 1
+}
+nw_proc() {
+  nw_pid=$1
+  nw_c=
+  read -r nw_c 2>/dev/null <"/proc/$nw_pid/comm" || return 0
+  nw_exe=$(readlink "/proc/$nw_pid/exe" 2>/dev/null | head -c 4096 | nw_hex)
+  nw_argv=$(head -c 131072 "/proc/$nw_pid/cmdline" 2>/dev/null | nw_hex)
+  printf 'P %s %s %s %s %s\n' "$nw_pid" "${nw_exe:--}" "${nw_argv:--}" \
+    "$(nw_who "$nw_pid")" "$(nw_ns "$nw_pid")"
+  case $nw_c in
+    k3s*)
+      if nw_rootproc "$nw_pid" && command -v journalctl >/dev/null 2>&1; then
+        journalctl -b "_PID=$nw_pid" -o cat --no-pager 2>/dev/null \
+          | grep -E 'msg="Running (kubelet|kube-[a-z-]+) ' \
+          | tail -n 12 | head -c 262144 | while IFS= read -r nw_l; do
+              printf 'J %s %s\n' "$nw_pid" "$(nw_shex "$nw_l")"
+            done
+      fi ;;
+  esac
+}
 nw_procs() {
   nw_n=0
+  nw_o=0
+  nw_later=
   for nw_d in /proc/[0-9]*; do
     nw_c=
     read -r nw_c 2>/dev/null <"$nw_d/comm" || continue
@@ -103,25 +170,27 @@ nw_procs() {
       hyperkube|k3s|k3s-*|rke2|rke2-*) ;;
       *) continue ;;
     esac
-    nw_n=$((nw_n + 1))
-    if [ "$nw_n" -gt 64 ]; then printf 'W %s\n' "$(nw_shex 'more than 64 candidate processes')"; break; fi
-    nw_pid=${nw_d#/proc/}
-    nw_exe=$(readlink "$nw_d/exe" 2>/dev/null | head -c 4096 | nw_hex)
-    nw_argv=$(head -c 131072 "$nw_d/cmdline" 2>/dev/null | nw_hex)
-    printf 'P %s %s %s %s\n' "$nw_pid" "${nw_exe:--}" "${nw_argv:--}" "$(nw_who "$nw_pid")"
-    case $nw_c in
-      k3s*)
-        if nw_rootproc "$nw_pid" && command -v journalctl >/dev/null 2>&1; then
-          journalctl -b "_PID=$nw_pid" -o cat --no-pager 2>/dev/null \
-            | grep -E 'msg="Running (kubelet|kube-[a-z-]+) ' \
-            | tail -n 12 | head -c 262144 | while IFS= read -r nw_l; do
-                printf 'J %s %s\n' "$nw_pid" "$(nw_shex "$nw_l")"
-              done
-        fi ;;
-    esac
+    nw_named "$nw_d" || continue
+    # nw_who prints five plain words (digits, "-", an account name): split on purpose.
+    # shellcheck disable=SC2046
+    if nw_trustlike $(nw_who "${nw_d#/proc/}"); then
+      nw_n=$((nw_n + 1))
+      if [ "$nw_n" -gt 64 ]; then
+        printf 'U %s\n' "$(nw_shex 'more than 64 processes that could be Kubernetes components')"
+        return 0
+      fi
+      nw_proc "${nw_d#/proc/}"
+    else
+      nw_o=$((nw_o + 1))
+      if [ "$nw_o" -le 64 ]; then nw_later="$nw_later ${nw_d#/proc/}"; fi
+    fi
   done
+  if [ "$nw_o" -gt 64 ]; then
+    printf 'W %s\n' "$(nw_shex "$nw_o processes named like a component that cannot be one; 64 listed")"
+  fi
+  for nw_p in $nw_later; do nw_proc "$nw_p"; done
 }
-"""
+""".replace("@ACCOUNTS@", accounts_pattern())
 
 SCRIPT = (
     SHELL_HELPERS
@@ -168,6 +237,7 @@ class Records:
     files: tuple[FileRecord, ...] = ()
     marks: tuple[tuple[str, str], ...] = ()  # (tag, path): "missing.<pid>", "dir.<pid>"
     warnings: tuple[str, ...] = ()
+    incomplete: tuple[str, ...] = ()  # why discovery did not see every candidate (U records)
 
 
 def unhex(text: str) -> bytes:
@@ -187,10 +257,16 @@ def _number(text: str, base: int = 10) -> int | None:
         return None
 
 
-def identity(fields: Sequence[str]) -> Identity:
-    """`<real uid> <effective uid> <exe uid> <exe mode octal> <user>`; "-" is unknown."""
-    ruid, euid, exe_uid, exe_mode, user = fields
-    return Identity(_number(ruid), _number(euid), printable(user, 32), _number(exe_uid), _number(exe_mode, 8))
+_NAMESPACES = {"host": True, "other": False}
+
+
+def identity(fields: Sequence[str], exe: str | None = None) -> Identity:
+    """`<real uid> <effective uid> <exe uid> <exe mode octal> <user> [<ns>]`; "-" is
+    unknown, and so is a missing <ns> (host_ns None: never believed where it matters)."""
+    ruid, euid, exe_uid, exe_mode, user = fields[:5]
+    host_ns = _NAMESPACES.get(fields[5]) if len(fields) > 5 else None
+    uids = (_number(ruid), _number(euid))
+    return Identity(*uids, printable(user, 32), _number(exe_uid), _number(exe_mode, 8), exe, host_ns)
 
 
 def decode(data: bytes) -> str:
@@ -214,23 +290,25 @@ def read_records(text: str, *, caps: Mapping[str, int] | None = None) -> Records
     raw lines up to ".", `x <tag> <path>`) are a readable dialect for hand-written check
     fixtures only: the snippet never prints them, and since everything it prints from
     the node is hex, node content can never forge one. A fixture `p` process runs as
-    root from a root-owned executable unless an `o <pid> <real uid> <effective uid>
-    <exe uid> <exe mode octal> <user>` record says otherwise.
+    root from a root-owned executable in the host's mount namespace unless an `o <pid>
+    <real uid> <effective uid> <exe uid> <exe mode octal> <user> [host|other|-]` record
+    says otherwise.
     """
     processes: list[Process] = []
     journal: dict[int, list[str]] = {}
     files: list[FileRecord] = []
     marks: list[tuple[str, str]] = []
     warnings: list[str] = []
+    incomplete: list[str] = []
     lines = iter(text.splitlines())
     for line in lines:
         tag, _, rest = line.partition(" ")
         fields = rest.split(" ")
         if tag in ("P", "p") and len(fields) >= 2 and fields[0].isdigit():
-            if tag == "P" and len(fields) in (3, 8):
+            if tag == "P" and len(fields) in (3, 8, 9):
                 exe = decode(unhex(fields[1])).rstrip("\n") or None
                 argv = split_argv(unhex(fields[2])[:MAX_ARGV_BYTES])
-                who = identity(fields[3:]) if len(fields) == 8 else UNKNOWN
+                who = identity(fields[3:], exe) if len(fields) >= 8 else UNKNOWN
             elif tag == "P":
                 continue
             else:
@@ -238,10 +316,20 @@ def read_records(text: str, *, caps: Mapping[str, int] | None = None) -> Records
                 who = ROOT_IDENTITY
             if len(processes) < MAX_PROCESSES:
                 processes.append(Process(int(fields[0]), exe, argv, who))
-        elif tag == "o" and len(fields) == 6 and fields[0].isdigit():
+            elif not incomplete:
+                incomplete.append(f"more than {MAX_PROCESSES} process records")
+        elif tag == "o" and len(fields) in (6, 7) and fields[0].isdigit():
             pid = int(fields[0])
             processes = [
-                Process(p.pid, p.exe, p.argv, identity(fields[1:])) if p.pid == pid else p for p in processes
+                Process(
+                    p.pid,
+                    p.exe,
+                    p.argv,
+                    identity([*fields[1:6], fields[6] if len(fields) == 7 else "host"], p.exe),
+                )
+                if p.pid == pid
+                else p
+                for p in processes
             ]
         elif tag in ("J", "j") and len(fields) >= 2 and fields[0].isdigit():
             body = decode(unhex(fields[1])) if tag == "J" else " ".join(fields[1:])
@@ -262,12 +350,15 @@ def read_records(text: str, *, caps: Mapping[str, int] | None = None) -> Records
             marks.append((fields[0], decode(unhex(fields[1])) if tag == "X" else fields[1]))
         elif tag == "W" and len(fields) == 1:
             warnings.append(printable(decode(unhex(fields[0])), 200))
+        elif tag == "U" and len(fields) == 1:
+            incomplete.append(printable(decode(unhex(fields[0])), 200))
     return Records(
         tuple(processes),
         {pid: tuple(got) for pid, got in journal.items()},
         tuple(files),
         tuple(marks[: MAX_FILES * 4]),
         tuple(warnings),
+        tuple(incomplete),
     )
 
 
@@ -283,6 +374,7 @@ class Component:
     source: str  # "/proc/1234/cmdline", a manifest path, or the k3s journal line
     embedded_in: str | None = None  # "k3s" or "rke2"
     argv_known: bool = True  # False: embedded, and the embedder did not reveal the argv
+    in_container: bool = False  # runs in another mount namespace (a static pod, kube-proxy's pod)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +402,8 @@ class K8sComponents:
     impostors: tuple[Impostor, ...] = ()
 
     def get(self, kind: str) -> Component | None:
-        """The running process of `kind` (first found); else its static pod manifest."""
+        """The running process of `kind`; else its static pod manifest. parse() refuses
+        a node where believed processes of one kind disagree (ambiguous), so any is it."""
         found = [c for c in self.components if c.kind == kind]
         running = [c for c in found if c.pid is not None]
         chosen = running or found
@@ -449,38 +542,10 @@ def _strings(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value[:MAX_ARGS] if isinstance(v, str | int | float | bool))
 
 
-def assemble(records: Records) -> K8sComponents:
-    components: list[Component] = []
-    embedders: dict[str, int] = {}
-    impostors: list[Impostor] = []
-    notes = list(records.warnings)
-    for process in records.processes:
-        kind, start = kind_of(process)
-        posing_as = kind or embedder_of(process)
-        why = distrust(posing_as, process.who) if posing_as is not None else None
-        if posing_as is not None and why is not None:
-            impostors.append(Impostor(posing_as, process.pid, process.exe, why))
-            continue
-        if kind is not None:
-            embedded = "rke2" if rke2_child(process) else None
-            components.append(
-                Component(
-                    kind=kind,
-                    pid=process.pid,
-                    argv=process.argv,
-                    flags=parse_flags(process.argv, start=start),
-                    source=f"/proc/{process.pid}/cmdline",
-                    embedded_in=embedded,
-                )
-            )
-            continue
-        embedder = embedder_of(process)
-        if embedder != "k3s":
-            continue  # rke2's own supervisor: its children are real processes (above)
-        embedders.setdefault(embedder, process.pid)
-        components.extend(_k3s_components(process, records.journal.get(process.pid, ()), notes))
-    running = {c.kind for c in components}
+def _static_pods(records: Records, notes: list[str]) -> tuple[list[str], list[Component]]:
+    """The manifest files read, and the component each one runs (pid None)."""
     manifests: list[str] = []
+    pods: list[Component] = []
     for record in records.files:
         if record.tag != "manifest" or basename(record.path).startswith("."):
             continue  # the kubelet skips hidden files in its static pod directory
@@ -493,10 +558,76 @@ def assemble(records: Records) -> K8sComponents:
             notes.append(found)
             continue
         kind, argv = found
-        if kind in running:
-            continue  # the running process is the truth; its manifest may be pending a restart
         embedded = "rke2" if "/rancher/rke2/" in record.path else None
-        components.append(Component(kind, None, argv, parse_flags(argv), record.path, embedded))
+        pods.append(Component(kind, None, argv, parse_flags(argv), record.path, embedded))
+    return manifests, pods
+
+
+def _kubelet_believed(processes: Iterable[Process]) -> bool:
+    """A kubelet nodeward believes runs (alone, or inside k3s / rke2): only then can a
+    static pod manifest explain a component running in a container."""
+    for process in processes:
+        kind = kind_of(process)[0]
+        posing_as = KUBELET if kind == KUBELET else embedder_of(process) if kind is None else None
+        if posing_as is not None and distrust(posing_as, process.who) is None:
+            return True
+    return False
+
+
+def ambiguous(components: Iterable[Component]) -> tuple[str, ...]:
+    """Kinds that more than one believed process runs with different command lines: which
+    one a check should judge is unknown, and the first found is not an answer (review of
+    issue 12, finding 2). kube-proxy is left to its one consumer (kubelet.proxy_metrics)."""
+    argvs: dict[str, dict[tuple[str, ...], int]] = {}
+    for c in components:
+        if c.pid is not None and c.kind != PROXY:
+            argvs.setdefault(c.kind, {}).setdefault(c.argv, c.pid)
+    return tuple(
+        f"{len(seen)} {kind} processes run with different command lines"
+        f" (pids {', '.join(str(pid) for pid in sorted(seen.values()))})"
+        for kind, seen in sorted(argvs.items())
+        if len(seen) > 1
+    )
+
+
+def assemble(records: Records) -> K8sComponents:
+    components: list[Component] = []
+    embedders: dict[str, int] = {}
+    impostors: list[Impostor] = []
+    notes = list(records.warnings)
+    manifests, pods = _static_pods(records, notes)
+    # A container's argv equal to a manifest's command + args is that static pod.
+    pod_argvs = {(p.kind, p.argv) for p in pods} if _kubelet_believed(records.processes) else set()
+    for process in records.processes:
+        kind, start = kind_of(process)
+        posing_as = kind or embedder_of(process)
+        if posing_as is None:
+            continue
+        why = distrust(posing_as, process.who, static_pod=(kind, process.argv) in pod_argvs)
+        if why is not None:
+            impostors.append(Impostor(posing_as, process.pid, process.exe, why))
+            continue
+        if kind is not None:
+            embedded = "rke2" if rke2_child(process) else None
+            components.append(
+                Component(
+                    kind=kind,
+                    pid=process.pid,
+                    argv=process.argv,
+                    flags=parse_flags(process.argv, start=start),
+                    source=f"/proc/{process.pid}/cmdline",
+                    embedded_in=embedded,
+                    in_container=process.who.host_ns is not True,
+                )
+            )
+            continue
+        if posing_as != "k3s":
+            continue  # rke2's own supervisor: its children are real processes (above)
+        embedders.setdefault(posing_as, process.pid)
+        components.extend(_k3s_components(process, records.journal.get(process.pid, ()), notes))
+    running = {c.kind for c in components}
+    # The running process is the truth; its manifest may be pending a restart.
+    components.extend(p for p in pods if p.kind not in running)
     return K8sComponents(tuple(components), tuple(manifests), tuple(notes), embedders, tuple(impostors))
 
 
@@ -563,6 +694,11 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         return Unavailable(str(exc))
     if section.truncated:
         return Unavailable(f"the {FACT} section was cut off at its size limit")
+    if records.incomplete:
+        return Unavailable(f"Kubernetes discovery is incomplete: {'; '.join(records.incomplete)}")
+    unsure = ambiguous(found.components)
+    if unsure:
+        return Unavailable(f"{'; '.join(unsure)}: nodeward will not pick one to judge")
     if not found.components and not found.impostors:
         why = "no kubelet, kube-apiserver, etcd, controller-manager, scheduler or kube-proxy process"
         if found.manifests:

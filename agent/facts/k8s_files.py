@@ -48,6 +48,13 @@ SCRIPT = (
 nw_nl='
 '
 nw_selfns=$(readlink /proc/self/ns/mnt 2>/dev/null)
+nw_isname() {
+  case $1 in
+    kubelet | kube-apiserver | etcd | kube-controller-manager | kube-scheduler | kube-proxy) return 0 ;;
+    hyperkube | k3s | k3s-* | rke2 | rke2-*) return 0 ;;
+  esac
+  return 1
+}
 # A path we pass on as data: absolute, normalised, plain characters. Sets nw_v.
 nw_clean() {
   nw_v=$1
@@ -85,6 +92,10 @@ nw_pids=$(for nw_d in /proc/[0-9]*; do
   nw_e=${nw_e% (deleted)}
   nw_e=${nw_e##*/}
   case $nw_e in '' | *[!A-Za-z0-9._+-]*) nw_e=- ;; esac
+  # Only a process whose argv[0] or executable has a component's exact name can be one:
+  # a link ~/bin/kubelet -> /bin/sleep gives the comm "kubelet" and must not use up a cap.
+  nw_a=$(head -c 4096 "$nw_d/cmdline" 2>/dev/null | tr '\0' '\n' | head -n 1)
+  nw_isname "${nw_a##*/}" || nw_isname "$nw_e" || continue
   # Who runs it, and who owns its executable: the awk below believes a component only
   # as k8s_trust.py does (a user's ~/x/kubelet --config=/etc/passwd names nothing).
   nw_ids=$(awk '/^Uid:/ { print $2 " " $3; exit }' "$nw_d/status" 2>/dev/null)
@@ -94,8 +105,30 @@ nw_pids=$(for nw_d in /proc/[0-9]*; do
   nw_u=root
   if [ "${nw_ids%% *}" != 0 ]; then nw_u=$(getent passwd "${nw_ids%% *}" 2>/dev/null | cut -d: -f1); fi
   case $nw_u in '' | *[!a-z0-9_-]*) nw_u=- ;; esac
-  printf '%s %s %s %s %s\n' "${nw_d#/proc/}" "$nw_e" "$nw_ids" "$nw_x" "$nw_u"
-done | head -n 64)
+  nw_ns=-
+  nw_m=$(readlink "$nw_d/ns/mnt" 2>/dev/null)
+  if [ -n "$nw_selfns" ] && [ -n "$nw_m" ]; then
+    if [ "$nw_m" = "$nw_selfns" ]; then nw_ns=host; else nw_ns=other; fi
+  fi
+  # Key 0: it could be believed (k8s_trust.py's accounts, a root-owned executable no one
+  # else can write); those are kept first, so no user's processes push them out.
+  nw_k=1
+  case "$nw_ids $nw_x $nw_u" in
+    "0 0 0 "[0-7]*) nw_k=0 ;;
+    *) if [ "${nw_ids% *}" = "${nw_ids#* }" ] && [ "${nw_x% *}" = 0 ]; then
+         case $nw_u in @ACCOUNTS@) nw_k=0 ;; esac
+       fi ;;
+  esac
+  if [ "$nw_k" = 0 ] && [ $((0${nw_x#0 } & 022)) -ne 0 ]; then nw_k=1; fi
+  printf '%s %s %s %s %s %s %s\n' "$nw_k" "${nw_d#/proc/}" "$nw_e" "$nw_ids" "$nw_x" "$nw_u" "$nw_ns"
+done)
+# More than 64 processes that could be components: the fact is Unavailable (the part
+# "incomplete"), never a list that silently lost the kubelet (review of issue 12, finding 4).
+nw_full=$(printf '%s\n' "$nw_pids" | grep -c '^0 ')
+nw_pids=$( {
+  printf '%s\n' "$nw_pids" | grep '^0 ' | head -n 64
+  printf '%s\n' "$nw_pids" | grep '^1 ' | head -n 64
+} | cut -d' ' -f2-)
 nw_procs=$(printf '%s\n' "$nw_pids" | awk '
 function base(p) { sub(/.*\//, "", p); return p }
 function writable(mode,   g, o) {  # group or other write bit of an octal mode string
@@ -105,7 +138,15 @@ function writable(mode,   g, o) {  # group or other write bit of an octal mode s
 function trusted(kind,   user) {
   if (ruid == "-" || ruid != euid || exeuid != "0" || exemode == "-" || writable(exemode)) return 0
   user = ruid == "0" ? "root" : name
-  return (kind ":" user) in allowed
+  if (!((kind ":" user) in allowed)) return 0
+  # A service account runs its own binary: `exec -a kube-apiserver /bin/sleep` as kube
+  # is not an API server.
+  if (user != "root" && exe != kind) return 0
+  # A kubelet (and k3s, rke2) only on the node itself: any root pod passes the rest.
+  # Control-plane static pods run in containers; k8s_components believes those only when
+  # a manifest explains their argv, and fixes never take a path from a container.
+  if ((kind in hostonly) && ns != "host") return 0
+  return 1
 }
 function clean(v) {
   while (v != "/" && v ~ /\/$/) sub(/\/$/, "", v)
@@ -127,6 +168,8 @@ function emit(pid, kind, name, value,   d, c) {
 BEGIN {
   split("@TRUST_PAIRS@", t, " ")
   for (i in t) allowed[t[i]] = 1
+  split("@HOST_KINDS@", t, " ")
+  for (i in t) hostonly[t[i]] = 1
   split("kubelet kube-apiserver etcd kube-controller-manager kube-scheduler kube-proxy", t, " ")
   for (i in t) comp[t[i]] = 1
   split("kubeconfig bootstrap-kubeconfig config config-dir client-ca-file tls-cert-file" \
@@ -151,8 +194,8 @@ BEGIN {
   split("kubeconfig config", t, " ")
   for (i in t) want["kube-proxy", t[i]] = 1
 }
-NF == 7 {
-  pid = $1; exe = $2; ruid = $3; euid = $4; exeuid = $5; exemode = $6; name = $7
+NF == 8 {
+  pid = $1; exe = $2; ruid = $3; euid = $4; exeuid = $5; exemode = $6; name = $7; ns = $8
   file = "/proc/" pid "/cmdline"; n = 0
   split("", a)
   rs = RS; RS = "\0"
@@ -478,6 +521,9 @@ nw_part conf 262144 printf '%s\n' "$nw_conf"
 nw_part manifests 262144 printf '%s\n' "$nw_mflags"
 nw_part lists 262144 printf '%s\n' "$nw_lists"
 nw_part skipped 64 printf '%s\n' "$nw_skipped"
+if [ "$nw_full" -gt 64 ]; then
+  nw_part incomplete 256 printf '%s\n' "more than 64 processes that could be Kubernetes components"
+fi
 nw_part stat 4194304 nw_stat
 nw_part hash 8192 nw_hash
 nw_i=0
@@ -488,6 +534,8 @@ done
 exit 0
 """
 ).replace("@TRUST_PAIRS@", k8s_trust.awk_pairs())
+SCRIPT = SCRIPT.replace("@HOST_KINDS@", k8s_trust.host_kinds())
+SCRIPT = SCRIPT.replace("@ACCOUNTS@", k8s_trust.accounts_pattern())
 
 MARK = "@nodeward-k8s-files 1"
 
@@ -994,6 +1042,9 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         return Unavailable(f"the {FACT} section was cut off")
     found = split_parts(section.text)
     stat_part = part_or_empty(found, "stat")
+    incomplete = part_or_empty(found, "incomplete")
+    if incomplete.lines:
+        return Unavailable(f"Kubernetes file discovery is incomplete: {printable(incomplete.lines[0], 200)}")
     if not stat_part.ok or stat_part.truncated:
         return Unavailable(
             f"stat of the Kubernetes files did not finish: {stat_part.error_text or 'cut off'}"

@@ -107,8 +107,10 @@ for nw_d in /proc/[0-9]*; do
   nw_pid=${nw_d#/proc/}
   case $nw_c in kubelet|hyperkube|kube-proxy|k3s*) ;; *) continue ;; esac
   # Only a root process running a root-owned executable names files root reads here: a
-  # user's ~/x/kubelet --config=/etc/shadow must not make us read /etc/shadow.
+  # user's ~/x/kubelet --config=/etc/shadow must not make us read /etc/shadow. And only
+  # a kubelet of the node's own mount namespace: any root pod passes the first test.
   nw_rootproc "$nw_pid" || continue
+  case $nw_c in kube-proxy) ;; *) [ "$(nw_ns "$nw_pid")" = host ] || continue ;; esac
   case $nw_c in
     kubelet|hyperkube|kube-proxy) nw_args=$(tr '\0' '\n' <"$nw_d/cmdline" 2>/dev/null) ;;
     k3s*)
@@ -435,9 +437,21 @@ def build(component: kc.Component, records: kc.Records) -> KubeletConfig:
 
 
 def proxy_metrics(found: kc.K8sComponents, records: kc.Records) -> Setting | None:
-    proxy = next((c for c in found.all(kc.PROXY) if c.pid is not None), None)
-    if proxy is None or not proxy.argv_known:
-        return None
+    """metricsBindAddress of the kube-proxy that runs; when several believed kube-proxies
+    (pods, so any root pod can add one) disagree, neither is picked: value None."""
+    settings = [
+        (proxy.pid, _proxy_metrics(proxy, records))
+        for proxy in found.all(kc.PROXY)
+        if proxy.pid is not None and proxy.argv_known
+    ]
+    if len({setting.value for _, setting in settings}) > 1:
+        each = "; ".join(f"pid {pid}: {render_value(setting.value, 60)}" for pid, setting in settings[:8])
+        why = f"{len(settings)} kube-proxy processes disagree on metricsBindAddress ({each}); none is picked"
+        return Setting(None, "config", why)
+    return settings[0][1] if settings else None
+
+
+def _proxy_metrics(proxy: kc.Component, records: kc.Records) -> Setting:
     config = proxy.flags.get("config") or None
     if config is None:
         value = proxy.flags.get("metrics-bind-address")
@@ -483,10 +497,15 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         records = kc.read_records(
             body, caps={"config": CONFIG_CAP, "dropin": CONFIG_CAP, "proxyconfig": CONFIG_CAP}
         )
+        if records.incomplete:
+            return Unavailable(f"kubelet discovery is incomplete: {'; '.join(records.incomplete)}")
         found = kc.assemble(records)
         kubelets = [c for c in found.all(kc.KUBELET) if c.pid is not None]
         if not kubelets:
             return Absent("no kubelet process runs on this node")
+        unsure = kc.ambiguous(kubelets)
+        if unsure:
+            return Unavailable(f"{'; '.join(unsure)}: nodeward will not pick one kubelet to judge")
         kubelet = kubelets[0]
         if not kubelet.argv_known:
             return Unavailable(
@@ -498,7 +517,10 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         return Unavailable(str(exc))
     notes = config.notes
     if len(kubelets) > 1:
-        notes = (*notes, f"{len(kubelets)} kubelet processes run; judged pid {kubelet.pid}")
+        notes = (
+            *notes,
+            f"{len(kubelets)} kubelet processes run with one command line; judged pid {kubelet.pid}",
+        )
     return KubeletConfig(
         component=config.component,
         settings=config.settings,

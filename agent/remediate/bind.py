@@ -73,6 +73,9 @@ def _auto(manifest: Manifest, ctx: Context, node: Node) -> dict[str, object]:
     return values
 
 
+BLOCKED = "not applied: "  # a _from_facts note that stops the fix
+
+
 def _from_facts(manifest: Manifest, merged: dict[str, object], facts: Mapping[str, FactValue]) -> list[str]:
     """Fill `process_files` and `kubelet_config` parameters from the scan's facts (an
     inventory value wins); returns why files a process names are left alone."""
@@ -86,8 +89,10 @@ def _from_facts(manifest: Manifest, merged: dict[str, object], facts: Mapping[st
             notes += [f"left alone: {why}" for why in resolved.refused]
         elif spec.auto == "kubelet_config" and name not in merged:
             found = process_paths.kubelet_config(facts)
-            if found is not None:
-                merged[name] = found
+            if found.paths:
+                merged[name] = found.paths[0]
+            # The kubelet reads a file root must not edit: no fix (never the default path).
+            notes += [f"{BLOCKED}{why}" for why in found.refused]
     return notes
 
 
@@ -130,8 +135,11 @@ def bind(
             )
             return
         raw_params = {**_auto(manifest, ctx, node), **resolve_roles(raw, ctx.roles)}
-        for note in _from_facts(manifest, raw_params, facts):
+        notes = _from_facts(manifest, raw_params, facts)
+        for note in notes:
             refused.append(Refusal(manifest.id, check_ids, note))
+        if any(note.startswith(BLOCKED) for note in notes):
+            return
         try:
             params = manifest.validate_params(raw_params)
         except ParamError as exc:

@@ -57,6 +57,19 @@ def unsafe(found: FileRef | None) -> str | None:
     return None
 
 
+def _check(files: K8sFiles, ref: PathRef, kind: str, shown: str) -> str | None:
+    """Why root must not touch the file a process's own flag names, or None."""
+    proc = files.procs.get(ref.pid) if ref.pid is not None else None
+    if proc is None or proc.kind != kind:
+        return f"{shown}: not a process the scan trusted"
+    if proc.root:
+        return f"{shown}: the process runs in its own mount namespace"
+    if not _PLAIN.match(ref.value) or "/../" in f"{ref.value}/" or "/./" in f"{ref.value}/":
+        return f"{shown}: not a plain absolute path"
+    why = unsafe(_ref_for(files, ref))
+    return None if why is None else f"{shown}: {why}"
+
+
 def from_flags(specs: Sequence[str], facts: Mapping[str, FactValue]) -> Resolved:
     """The files `process:--flag` specs name, from trusted processes only."""
     files = facts.get("k8s_files")
@@ -76,33 +89,49 @@ def from_flags(specs: Sequence[str], facts: Mapping[str, FactValue]) -> Resolved
                 continue
             if ref.source != f"/proc/{ref.pid}/cmdline":
                 continue  # only the process's own flag, as the binding says
-            proc = files.procs.get(ref.pid)
-            shown = printable(f"--{flag}={ref.value} of {kind} (pid {ref.pid})", 300)
-            if proc is None or proc.kind != kind:
-                refused.append(f"{shown}: not a process the scan trusted")
-                continue
-            if proc.root:
-                refused.append(f"{shown}: the process runs in its own mount namespace")
-                continue
-            if not _PLAIN.match(ref.value) or "/../" in f"{ref.value}/" or "/./" in f"{ref.value}/":
-                refused.append(f"{shown}: not a plain absolute path")
-                continue
-            why = unsafe(_ref_for(files, ref))
+            why = _check(files, ref, kind, printable(f"--{flag}={ref.value} of {kind} (pid {ref.pid})", 300))
             if why is not None:
-                refused.append(f"{shown}: {why}")
+                refused.append(why)
             elif ref.value not in paths:
                 paths.append(ref.value)
     return Resolved(tuple(paths), tuple(refused))
 
 
-def kubelet_config(facts: Mapping[str, FactValue]) -> str | None:
-    """The --config file of the trusted running kubelet (kubelet fact), if it names one."""
+def kubelet_config(facts: Mapping[str, FactValue]) -> Resolved:
+    """The --config file of the trusted running kubelet (kubelet fact), with the checks
+    from_flags makes. A kubelet in a container reads its --config through
+    /proc/<pid>/root: the same name on the node is another file, and root must not edit
+    that one (review of issue 12, finding 3). No path and no refusal: the kubelet names
+    no --config (the fix's default applies); a refusal: the fix must not run.
+
+    With the k8s_files fact (a scan that judged the kubelet's files) the same process
+    must be there, in the node's own mount namespace, and unsafe() must pass. Without it
+    the kubelet fact alone vouches for the namespace (k8s_trust.py believes a kubelet only
+    on the node itself), and the fix's nw_pin checks the directory chain on the node."""
     found = facts.get("kubelet")
     if not isinstance(found, KubeletConfig) or found.component.pid is None:
-        return None
-    if found.component.embedded_in is not None:
-        return None
+        return Resolved((), ())
     path = found.config_file
-    if path is None or not _PLAIN.match(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
-        return None
-    return path
+    if found.component.embedded_in is not None or path is None:
+        return Resolved((), ())
+    pid = found.component.pid
+    shown = printable(f"--config={path} of kubelet (pid {pid})", 300)
+    if found.component.in_container:
+        return Resolved((), (f"{shown}: the process runs in its own mount namespace",))
+    if not _PLAIN.match(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
+        return Resolved((), (f"{shown}: not a plain absolute path",))
+    files = facts.get("k8s_files")
+    if not isinstance(files, K8sFiles):
+        return Resolved((path,), ())
+    ref = next(
+        (
+            r
+            for r in files.refs
+            if (r.pid, r.kind, r.name, r.source) == (pid, "kubelet", "config", f"/proc/{pid}/cmdline")
+        ),
+        None,
+    )
+    if ref is None or ref.value != path:
+        return Resolved((), (f"{shown}: the file scan did not see this kubelet name it",))
+    why = _check(files, ref, "kubelet", shown)
+    return Resolved((), (why,)) if why is not None else Resolved((path,), ())

@@ -3,6 +3,8 @@ files a fix may take from one (the fleet test is test_kubelet_impostor.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent.facts import k8s_components as kc
@@ -11,7 +13,7 @@ from agent.facts.k8s_trust import Identity, distrust
 from agent.facts.model import FactValue
 from agent.remediate.process_paths import from_flags
 
-ROOT_EXE = dict(exe_uid=0, exe_mode=0o755)
+ROOT_EXE: dict[str, Any] = dict(exe_uid=0, exe_mode=0o755)  # owned by root, 0755
 
 
 @pytest.mark.parametrize(
@@ -39,9 +41,12 @@ def test_untrusted_processes_are_not_components(kind: str, who: Identity, why: s
 @pytest.mark.parametrize(
     ("kind", "who"),
     [
-        ("kubelet", Identity(0, 0, "root", **ROOT_EXE)),
-        ("etcd", Identity(112, 112, "etcd", **ROOT_EXE)),  # Debian's etcd package
-        ("kube-apiserver", Identity(2001, 2001, "kubeadm-kas", **ROOT_EXE)),  # RootlessControlPlane
+        ("kubelet", Identity(0, 0, "root", **ROOT_EXE, host_ns=True)),
+        ("etcd", Identity(112, 112, "etcd", **ROOT_EXE, exe="/usr/bin/etcd", host_ns=True)),  # Debian's etcd
+        (  # RootlessControlPlane
+            "kube-apiserver",
+            Identity(2001, 2001, "kubeadm-kas", **ROOT_EXE, exe="/bin/kube-apiserver", host_ns=True),
+        ),
     ],
 )
 def test_root_and_documented_service_accounts_are_trusted(kind: str, who: Identity) -> None:
@@ -56,7 +61,7 @@ def test_a_user_kubelet_gives_no_role_no_flags_and_is_reported() -> None:
     argv = "/home/mallory/x/kubelet\0-c\0sleep 900; :\0--config=/etc/passwd\0"
     text = (
         f"P 21 {_hex('/home/mallory/x/kubelet')} {_hex(argv)} 1000 1000 1000 755 mallory\n"
-        f"P 22 {_hex('/usr/bin/kubelet')} {_hex('/usr/bin/kubelet')} 0 0 0 755 root\n"
+        f"P 22 {_hex('/usr/bin/kubelet')} {_hex('/usr/bin/kubelet')} 0 0 0 755 root host\n"
         f"P 23 {_hex('/usr/bin/kubelet')} {_hex('/usr/bin/kubelet')}\n"  # old record: no identity
     )
     found = kc.assemble(kc.read_records(text))

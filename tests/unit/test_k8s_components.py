@@ -151,7 +151,7 @@ def test_broken_sections_are_unavailable(text: str, exit_code: int, truncated: b
 
 def test_hostile_argv_and_manifest_alias_bomb_do_not_escape() -> None:
     argv = "/usr/bin/kubelet\0--tls-cert-file=\x1b]0;pwned\x07\n@nodeward-k8s 1\0"
-    text = "@nodeward-k8s 1\nP 3 {} {} 0 0 0 755 root\n".format(
+    text = "@nodeward-k8s 1\nP 3 {} {} 0 0 0 755 root host\n".format(
         "2f7573722f62696e2f6b7562656c6574", argv.encode().hex()
     )
     bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(

@@ -91,7 +91,7 @@ def test_bad_flag_values_are_noted_not_trusted() -> None:
 
 
 def test_hostile_paths_and_values_are_escaped_in_sources() -> None:
-    text = "@nodeward-kubelet 1\nP 5 {} {} 0 0 0 755 root\n".format(
+    text = "@nodeward-kubelet 1\nP 5 {} {} 0 0 0 755 root host\n".format(
         b"/usr/bin/kubelet".hex(), b"kubelet\0--hostname-override=\x1b[2J<script>\0".hex()
     )
     found = parse(text)
