@@ -126,6 +126,9 @@ class ComponentFlag(FamilyArgs):
     flag: StrictStr | tuple[StrictStr, ...]  # several only with op `set`
     op: Literal["set", "true", "false", "ge", "loopback"]
     value: StrictInt | None = None  # the minimum, for op `ge`
+    # Flags that move this setting into a file nodeward does not read: when one of them
+    # is set and `flag` is not, the value is unknown and the check is ERROR, never PASS.
+    undecided_if_set: tuple[StrictStr, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> ComponentFlag:
@@ -199,6 +202,14 @@ def flag_judge(args: ComponentFlag) -> Judge:
     """The judge for one flag requirement, usable by named predicates too."""
 
     def judge(component: Component, facts: Facts) -> Verdict:
+        flags = component.flags
+        elsewhere = [f for f in args.undecided_if_set if flags.has(f)]
+        if elsewhere and not any(flags.has(f) for f in args.flags):
+            return verdict(
+                Status.ERROR,
+                f"{component.kind}: --{args.flags[0]} is configured in --{elsewhere[0]}, "
+                "which nodeward does not read yet",
+            )
         if args.op == "set":
             return _is_set(args.flags, component, facts)
         if args.op in ("true", "false"):

@@ -21,9 +21,14 @@ from agent.rules.family_component_flag import AUTHORIZATION_MODES, COMPONENT_FLA
 from agent.rules.family_file_permissions import FILE_PERMISSIONS
 from agent.rules.family_sshd import ALGORITHMS, KEYWORD_OFF, MATCH_KEEPS_OFF
 from agent.rules.family_tls import TLS_CIPHER_SUITES
-from agent.rules.predicates_accounts import ACCOUNTS_PREDICATES, ROOT_SSH_MODES, TRUST_FILES_ABSENT
+from agent.rules.predicates_accounts import (
+    ACCOUNTS_PREDICATES,
+    ONLY_ROOT_HAS_ID_ZERO,
+    ROOT_SSH_MODES,
+    TRUST_FILES_ABSENT,
+)
 from agent.rules.predicates_audit import AUDIT_FILES_PROTECTED, AUDIT_PREDICATES, AUDIT_WATCHES
-from agent.rules.predicates_firewall import FIREWALL_PREDICATES
+from agent.rules.predicates_firewall import FIREWALL_PREDICATES, INPUT_DEFAULT_DENY
 from agent.rules.predicates_firewall_ports import NODEPORTS_RESTRICTED, OVERLAY_PORTS, PORT_EXPOSURE
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
 from agent.rules.predicates_kubelet import KUBELET_PREDICATES
@@ -76,6 +81,8 @@ FAMILIES: Mapping[str, Family] = unique_families(
         TLS_CIPHER_SUITES,
         OVERLAY_PORTS,
         NODEPORTS_RESTRICTED,
+        INPUT_DEFAULT_DENY,
+        ONLY_ROOT_HAS_ID_ZERO,
     ),
     taken=PREDICATES,
 )

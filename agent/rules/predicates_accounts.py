@@ -32,18 +32,6 @@ def _on_accounts(judge: _AccountsJudge) -> Predicate:
     return predicate
 
 
-def _uid0(fact: AccountsFact, node: Node) -> Verdict:
-    extra = [a for a in fact.accounts if a.uid == 0 and a.name != "root"]
-    if extra:
-        return _fail(
-            [f"{a.name} has UID 0 and is root under another name" for a in extra],
-            [_ev(f"{a.name} uid 0", "only root has UID 0", f"/etc/passwd:{a.line}") for a in extra],
-        )
-    root = fact.account("root")
-    where = f"/etc/passwd:{root.line}" if root else "/etc/passwd"
-    return Verdict(Status.PASS, "only root has UID 0", (_ev("root", "only root", where),))
-
-
 def _root_gid(fact: AccountsFact, node: Node) -> Verdict:
     root = fact.account("root")
     if root is None:
@@ -54,12 +42,31 @@ def _root_gid(fact: AccountsFact, node: Node) -> Verdict:
     return Verdict(Status.PASS, "root's primary group is 0", evidence)
 
 
-def _gid0(fact: AccountsFact, node: Node) -> Verdict:
-    extra = [g for g in fact.groups if g.gid == 0 and g.name != "root"]
-    if extra:
+class OnlyRootHasIdZero(FamilyArgs):
+    """Only the entry named root has ID 0 in /etc/passwd (UID) or /etc/group (GID)."""
+
+    database: Literal["passwd", "group"]
+
+
+def _only_root_has_id_zero(args: OnlyRootHasIdZero, fact: AccountsFact, node: Node) -> Verdict:
+    if args.database == "passwd":
+        extra = [(a.name, a.line) for a in fact.accounts if a.uid == 0 and a.name != "root"]
+        root = fact.account("root")
+        where = f"/etc/passwd:{root.line}" if root else "/etc/passwd"
+        if extra:
+            return _fail(
+                [f"{name} has UID 0 and is root under another name" for name, _ in extra],
+                [_ev(f"{name} uid 0", "only root has UID 0", f"/etc/passwd:{line}") for name, line in extra],
+            )
+        return Verdict(Status.PASS, "only root has UID 0", (_ev("root", "only root", where),))
+    groups = [(g.name, g.line) for g in fact.groups if g.gid == 0 and g.name != "root"]
+    if groups:
         return _fail(
-            [f"group {g.name} has GID 0" for g in extra],
-            [_ev(f"{g.name} gid 0", "only group root has GID 0", f"/etc/group:{g.line}") for g in extra],
+            [f"group {name} has GID 0" for name, _ in groups],
+            [
+                _ev(f"{name} gid 0", "only group root has GID 0", f"/etc/group:{line}")
+                for name, line in groups
+            ],
         )
     return Verdict(Status.PASS, "only group root has GID 0", (_ev("root", "only root", "/etc/group"),))
 
@@ -255,6 +262,14 @@ def _trust_files(args: TrustFilesAbsent) -> _AccountsJudge:
     return judge
 
 
+ONLY_ROOT_HAS_ID_ZERO = Family(
+    name="only_root_has_id_zero",
+    args=OnlyRootHasIdZero,
+    judge=lambda args, facts, node: _on_accounts(lambda fact, n: _only_root_has_id_zero(args, fact, n))(
+        facts, node
+    ),
+    summary="only root has UID 0, or only group root has GID 0",
+)
 ROOT_SSH_MODES = Family(
     name="root_ssh_modes",
     args=RootSshModes,
@@ -268,9 +283,7 @@ TRUST_FILES_ABSENT = Family(
     summary="no rhosts-style trust or stored-password files of one kind exist",
 )
 ACCOUNTS_PREDICATES: Mapping[str, Predicate] = {
-    "accounts_uid0_root_only": _on_accounts(_uid0),
     "accounts_root_gid_zero": _on_accounts(_root_gid),
-    "accounts_gid0_root_only": _on_accounts(_gid0),
     "accounts_root_password_not_empty": _on_accounts(_root_password),
     "accounts_su_restricted": _on_accounts(_su_restricted),
     "accounts_system_accounts_password_locked": _on_accounts(_system_passwords),

@@ -10,6 +10,7 @@ left out of every host judgement and named in the evidence instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 from agent.facts.firewall.state import FirewallState, active_managers, iptables_host_content, nft_host_content
 from agent.facts.firewall.status import external_iface, input_default, loopback_address
@@ -18,6 +19,7 @@ from agent.facts.model import FactValue
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules import predicates_firewall_persist, predicates_firewall_ports
+from agent.rules.families import Family, FamilyArgs
 from agent.rules.predicates_firewall_common import (
     GATHERED_BY,
     cluster_note,
@@ -61,39 +63,39 @@ def single_manager_active(facts: _Facts, node: Node) -> Verdict:
     return verdict(Status.FAIL, f"{len(managers)} firewall managers are active at once: {names}", evidence)
 
 
-def _input_default_deny(family: int) -> Callable[[_Facts, Node], Verdict]:
-    def predicate(facts: _Facts, node: Node) -> Verdict:
-        """FW-02 / FW-13: new inbound traffic no rule allows is dropped (CIS Ubuntu 24.04
-        4.2.7, 4.3.8, 4.4.2.1, 4.4.3.1; SSG set_iptables_default_rule,
-        nftables_ensure_default_deny_policy; Lynis FIRE-4508)."""
-        state = firewall(facts)
-        if not isinstance(state, FirewallState):
-            return state
-        if family == 6 and not state.ipv6:
-            return verdict(Status.PASS, "IPv6 is disabled on this node: there is no IPv6 input to filter")
-        result = input_default(state, family)
-        claims = _manager_claims(state)
-        if result.deny:
-            deciding = result.tcp.deciding
-            return verdict(
-                Status.PASS, f"IPv{family} input is default-deny: {decision_text(deciding)}{claims}"
-            )
-        if state.unreadable:
-            return verdict(
-                Status.ERROR,
-                f"IPv{family} input looks open, but parts of the ruleset could not be read: "
-                + listing(state.unreadable),
-            )
-        expected = "dropped: a base chain policy drop, or a final unconditional drop/reject"
-        evidence = [
-            hook_evidence(r, f"new IPv{family} {p} to port {result.port} from any outside address", expected)
-            for r, p in ((result.tcp, "tcp"), (result.udp, "udp"))
-            if r.accepted
-        ]
-        reason = f"IPv{family} input accepts traffic no rule allows{claims}.{cluster_note(state)}"
-        return verdict(Status.FAIL, reason, evidence)
+class InputDefaultDeny(FamilyArgs):
+    ip_version: Literal[4, 6]
 
-    return predicate
+
+def _input_default_deny(args: InputDefaultDeny, facts: _Facts, node: Node) -> Verdict:
+    """FW-02 / FW-13: new inbound traffic no rule allows is dropped (CIS Ubuntu 24.04
+    4.2.7, 4.3.8, 4.4.2.1, 4.4.3.1; SSG set_iptables_default_rule,
+    nftables_ensure_default_deny_policy; Lynis FIRE-4508)."""
+    family = args.ip_version
+    state = firewall(facts)
+    if not isinstance(state, FirewallState):
+        return state
+    if family == 6 and not state.ipv6:
+        return verdict(Status.PASS, "IPv6 is disabled on this node: there is no IPv6 input to filter")
+    result = input_default(state, family)
+    claims = _manager_claims(state)
+    if result.deny:
+        deciding = result.tcp.deciding
+        return verdict(Status.PASS, f"IPv{family} input is default-deny: {decision_text(deciding)}{claims}")
+    if state.unreadable:
+        return verdict(
+            Status.ERROR,
+            f"IPv{family} input looks open, but parts of the ruleset could not be read: "
+            + listing(state.unreadable),
+        )
+    expected = "dropped: a base chain policy drop, or a final unconditional drop/reject"
+    evidence = [
+        hook_evidence(r, f"new IPv{family} {p} to port {result.port} from any outside address", expected)
+        for r, p in ((result.tcp, "tcp"), (result.udp, "udp"))
+        if r.accepted
+    ]
+    reason = f"IPv{family} input accepts traffic no rule allows{claims}.{cluster_note(state)}"
+    return verdict(Status.FAIL, reason, evidence)
 
 
 def _manager_claims(state: FirewallState) -> str:
@@ -237,8 +239,6 @@ def dropped_packets_logged(facts: _Facts, node: Node) -> Verdict:
 def _registry() -> dict[str, Callable[[_Facts, Node], Verdict]]:
     own: dict[str, Callable[[_Facts, Node], Verdict]] = {
         "firewall_single_manager_active": single_manager_active,
-        "firewall_input_default_deny_ipv4": _input_default_deny(4),
-        "firewall_input_default_deny_ipv6": _input_default_deny(6),
         "firewall_ssh_allowed_from_bastion": ssh_allowed_from_bastion,
         "firewall_loopback_traffic_configured": loopback_traffic,
         "firewall_established_traffic_accepted": established_traffic,
@@ -251,3 +251,11 @@ def _registry() -> dict[str, Callable[[_Facts, Node], Verdict]]:
 # Merged into agent.rules.predicates.PREDICATES.
 FIREWALL_PREDICATES: Mapping[str, Callable[[_Facts, Node], Verdict]] = _registry()
 __all__ = ["FIREWALL_PREDICATES", "decision_source"]
+
+
+INPUT_DEFAULT_DENY = Family(
+    name="input_default_deny",
+    args=InputDefaultDeny,
+    judge=_input_default_deny,
+    summary="new inbound IPv4 or IPv6 traffic that no rule allows is dropped",
+)

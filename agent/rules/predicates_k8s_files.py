@@ -18,9 +18,7 @@ from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Facts
 from agent.rules.family_component_flag import (
-    ComponentFlag,
     Judge,
-    flag_judge,
     on_component,
     setting_of,
     shown,
@@ -107,18 +105,6 @@ def _unique_ca(component: Component, facts: Facts) -> Verdict:
     return verdict(Status.PASS, "etcd trusts a CA of its own", evidence)
 
 
-def _encryption_set(component: Component, facts: Facts) -> Verdict:
-    setting = setting_of(component, "encryption-provider-config", facts)
-    evidence = [Evidence(shown(setting), "set to an EncryptionConfiguration", printable(setting.source, 600))]
-    if setting.value:
-        return verdict(Status.PASS, f"--encryption-provider-config is {setting.value}", evidence)
-    return verdict(
-        Status.FAIL,
-        "--encryption-provider-config is not set: Secrets are stored in etcd unencrypted",
-        evidence,
-    )
-
-
 def _encryption_strong(component: Component, facts: Facts) -> Verdict:
     files = files_fact(facts)
     if isinstance(files, Verdict):
@@ -190,17 +176,6 @@ def _audit_policy(component: Component, facts: Facts) -> Verdict:
     return verdict(Status.PASS, f"{setting.value} has {found.rules} rules", evidence)
 
 
-def _anonymous(component: Component, facts: Facts) -> Verdict:
-    flags = component.flags
-    if not flags.has("anonymous-auth") and flags.has("authentication-config"):
-        raise cp.NeedsFiles(
-            "anonymous access is configured in --authentication-config, which nodeward does not read yet"
-        )
-    return flag_judge(ComponentFlag(component="kube-apiserver", flag="anonymous-auth", op="false"))(
-        component, facts
-    )
-
-
 def judge_etcd_data_dir_owner(facts: Facts, node: Node) -> Verdict:
     """CIS 1.1.12 asks for etcd:etcd; kubeadm runs etcd as root. What protects the data is
     that nobody but the account etcd runs as owns it (catalogue ETCD-02)."""
@@ -257,9 +232,7 @@ K8S_FILES_PREDICATES: Mapping[str, Predicate] = {
     "etcd_data_dir_owner": judge_etcd_data_dir_owner,
     "etcd_ca_distinct_from_cluster_ca": _on(ETCD, _unique_ca),
     "etcd_listen_urls": _on(ETCD, _etcd_urls),
-    "apiserver_anonymous_auth": _on(APISERVER, _anonymous),
     "apiserver_node_restriction": _on(APISERVER, _node_restriction),
-    "apiserver_encryption_config": _on(APISERVER, _encryption_set),
     "apiserver_secrets_encryption": _on(APISERVER, _encryption_strong),
     "apiserver_audit_policy": _on(APISERVER, _audit_policy),
 }
