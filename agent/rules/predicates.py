@@ -31,8 +31,8 @@ from agent.rules.predicates_audit import AUDIT_FILES_PROTECTED, AUDIT_PREDICATES
 from agent.rules.predicates_firewall import FIREWALL_PREDICATES, INPUT_DEFAULT_DENY
 from agent.rules.predicates_firewall_ports import NODEPORTS_RESTRICTED, OVERLAY_PORTS, PORT_EXPOSURE
 from agent.rules.predicates_k8s_files import K8S_FILES_PREDICATES
-from agent.rules.predicates_kubelet import KUBELET_PREDICATES
-from agent.rules.predicates_mac import MAC_PREDICATES
+from agent.rules.predicates_kubelet import DURATION_AT_LEAST, KUBELET_PREDICATES
+from agent.rules.predicates_mac import MAC_BOOT_SWITCHES, MAC_PREDICATES
 from agent.rules.predicates_packages import PACKAGES_HELD, PACKAGES_PREDICATES, SECURITY_UPDATES
 from agent.rules.predicates_sshd import SSHD_FAMILIES, SSHD_PREDICATES
 from agent.rules.predicates_sudo import (
@@ -83,6 +83,8 @@ FAMILIES: Mapping[str, Family] = unique_families(
         NODEPORTS_RESTRICTED,
         INPUT_DEFAULT_DENY,
         ONLY_ROOT_HAS_ID_ZERO,
+        MAC_BOOT_SWITCHES,
+        DURATION_AT_LEAST,
     ),
     taken=PREDICATES,
 )

@@ -12,12 +12,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
+from pydantic import PositiveFloat, StrictStr
+
 from agent.facts.k8s_components import K8sComponents
 from agent.facts.kubelet import KubeletConfig, Setting
 from agent.facts.kubelet_defaults import duration_seconds
 from agent.facts.model import FactValue
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
+from agent.rules.families import Family, FamilyArgs
 from agent.rules.verdict import Predicate, Verdict
 from agent.textsafe import printable, render_value
 
@@ -42,21 +45,40 @@ def _unusable() -> Verdict:
     return _verdict(Status.ERROR, "the kubelet fact is not available")
 
 
-def streaming_timeout_nonzero(facts: Mapping[str, FactValue], node: Node) -> Verdict:
-    """KUBE-05: streamingConnectionIdleTimeout 0 keeps idle exec/port-forward streams forever."""
+class DurationAtLeast(FamilyArgs):
+    """A kubelet duration setting (Go syntax: 5m, 4h0m0s) is at least `min_seconds`; 0
+    disables what it limits (KUBE-05: streamingConnectionIdleTimeout 0 keeps idle
+    exec/port-forward streams forever)."""
+
+    setting: StrictStr  # the KubeletConfiguration field, e.g. streamingConnectionIdleTimeout
+    min_seconds: PositiveFloat
+
+
+def duration_at_least(args: DurationAtLeast, facts: Mapping[str, FactValue], node: Node) -> Verdict:
     config = _kubelet(facts)
     if config is None:
         return _unusable()
-    path = "streamingConnectionIdleTimeout"
+    path = args.setting
     setting = config.setting(path)
     seconds = duration_seconds(setting.value if setting else None)
-    expected = "a non-zero duration (e.g. 5m)"
+    expected = f"a duration of at least {args.min_seconds:g}s (e.g. 5m)"
     evidence = [_evidence(setting, expected, path)]
     if seconds is None:
         return _verdict(Status.FAIL, f"{path} is not a duration the kubelet accepts", evidence)
     if seconds <= 0:
-        return _verdict(Status.FAIL, f"{path} is 0: idle streaming connections never time out", evidence)
-    return _verdict(Status.PASS, f"{path} is {render_value(setting.value if setting else None)}", evidence)
+        return _verdict(Status.FAIL, f"{path} is 0: what it limits never times out", evidence)
+    shown = render_value(setting.value if setting else None)
+    if seconds < args.min_seconds:
+        return _verdict(Status.FAIL, f"{path} is {shown}, shorter than {args.min_seconds:g}s", evidence)
+    return _verdict(Status.PASS, f"{path} is {shown}", evidence)
+
+
+DURATION_AT_LEAST = Family(
+    name="kubelet_duration_at_least",
+    args=DurationAtLeast,
+    judge=duration_at_least,
+    summary="a kubelet duration setting is at least N seconds (0 disables the limit)",
+)
 
 
 def tls_serving_cert(facts: Mapping[str, FactValue], node: Node) -> Verdict:
@@ -167,7 +189,6 @@ def proxy_metrics_localhost(facts: Mapping[str, FactValue], node: Node) -> Verdi
 
 
 KUBELET_PREDICATES: Mapping[str, Predicate] = {
-    "kubelet_streaming_timeout_nonzero": streaming_timeout_nonzero,
     "kubelet_tls_serving_cert": tls_serving_cert,
     "kubelet_static_pods_off_on_workers": static_pods_off_on_workers,
     "kubelet_sources_consistent": sources_consistent,

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydantic import StrictStr
+
 from agent.facts.mac import MacState
 from agent.facts.model import FactValue
 from agent.findings import Status
 from agent.inventory.model import Node
+from agent.rules.families import Family, FamilyArgs
 from agent.rules.phrasing import evidence_line, verdict
 from agent.rules.verdict import Predicate, Verdict
 
-MAC_OFF_ARGS = ("selinux", "apparmor", "enforcing")  # `<name>=0` switches MAC off at boot
+
+class BootSwitches(FamilyArgs):
+    """Kernel command-line parameters whose value 0 switches MAC off (selinux, apparmor,
+    enforcing), on the running and the configured command line."""
+
+    off_when_zero: tuple[StrictStr, ...]
 
 
 def mac_framework_enforcing(facts: Mapping[str, FactValue], node: Node) -> Verdict:
@@ -42,25 +50,20 @@ def mac_framework_enforcing(facts: Mapping[str, FactValue], node: Node) -> Verdi
     )
 
 
-def mac_not_disabled_at_boot(facts: Mapping[str, FactValue], node: Node) -> Verdict:
+def mac_not_disabled_at_boot(args: BootSwitches, facts: Mapping[str, FactValue], node: Node) -> Verdict:
     """MAC-02: no selinux=0, apparmor=0 or enforcing=0 on the running or configured command line."""
     state = facts.get("mac")
     if not isinstance(state, MacState):
         return verdict(Status.ERROR, "the mac fact is missing")
     evidence = []
     offending = []
-    for args, when in ((state.boot, "running"), (state.boot_configured, "configured")):
-        if args is None:
+    expected = "none of " + ", ".join(f"{name}=0" for name in args.off_when_zero)
+    for line, when in ((state.boot, "running"), (state.boot_configured, "configured")):
+        if line is None:
             continue
-        bad = [f"{name}=0" for name in MAC_OFF_ARGS if args.value(name) == "0"]
-        evidence.append(
-            evidence_line(
-                " ".join(bad) or "no MAC switch-off",
-                "none of selinux=0, apparmor=0, enforcing=0",
-                args.source,
-            )
-        )
-        offending += [f"{b} ({when}, {args.source})" for b in bad]
+        bad = [f"{name}=0" for name in args.off_when_zero if line.value(name) == "0"]
+        evidence.append(evidence_line(" ".join(bad) or "no MAC switch-off", expected, line.source))
+        offending += [f"{b} ({when}, {line.source})" for b in bad]
     if offending:
         return verdict(
             Status.FAIL, f"the kernel command line turns MAC off: {', '.join(offending)}", evidence
@@ -70,5 +73,10 @@ def mac_not_disabled_at_boot(facts: Mapping[str, FactValue], node: Node) -> Verd
 
 MAC_PREDICATES: Mapping[str, Predicate] = {
     "mac_framework_enforcing": mac_framework_enforcing,
-    "mac_not_disabled_at_boot": mac_not_disabled_at_boot,
 }
+MAC_BOOT_SWITCHES = Family(
+    name="mac_boot_switches",
+    args=BootSwitches,
+    judge=mac_not_disabled_at_boot,
+    summary="no kernel command-line parameter in a list is 0 (running or configured)",
+)

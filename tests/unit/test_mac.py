@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from agent.facts import bootargs, mac
 from agent.facts.mac import MacState
-from agent.facts.model import RawSection, Unavailable
+from agent.facts.model import FactValue, RawSection, Unavailable
 from agent.findings import Status
 from agent.inventory.model import Node
-from agent.rules.predicates_mac import mac_framework_enforcing, mac_not_disabled_at_boot
+from agent.rules.predicates_mac import mac_framework_enforcing
+from agent.rules.verdict import Verdict
+from tests.checkrun import run_check
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "mac"
+
+
+def mac_not_disabled_at_boot(facts: Mapping[str, FactValue], node: Node) -> Verdict:
+    """The catalogue's check, with its own list of switches."""
+    return run_check("mac_not_disabled_at_boot", facts, node)
+
+
 NODE = Node(name="n1", roles=("worker",))
 
 
