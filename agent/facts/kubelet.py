@@ -6,9 +6,11 @@ cmd/kubelet/app/server.go; "Set Kubelet Parameters Via A Configuration File";
 
     built-in defaults  <  the --config file  <  --config-dir drop-ins  <  command-line flags
 
-and so does this fact, for the running kubelet found by exact executable name
-(k8s_components.py): the config file is the one ITS --config names, read through
-/proc/<pid>/root so a containerised kubelet's file is the one read; drop-ins are the
+and so does this fact, for the running kubelet found by exact executable name and
+believed by k8s_trust.py (root, a root-owned executable, the node's own mount namespace:
+a root pod named kubelet is not the node's kubelet; several believed kubelets that
+disagree make the fact Unavailable, never the first one): the config file is the one
+ITS --config names, read through /proc/<pid>/root; drop-ins are the
 `*.conf` files of ITS --config-dir in lexical order (later wins, lists replace, maps
 merge); flags come from ITS argv (both `--flag=value` and `--flag value`, repeated
 flags: last wins, `--tls-cipher-suites` given twice appends like pflag's StringSlice,
