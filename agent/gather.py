@@ -10,6 +10,10 @@ Wire format, all produced by the preamble's `nw_run` function:
     \\n<MARK> stderr <fact>\\n<first 4 KiB of stderr>
     \\n<MARK> end <fact> <exit code>\\n
 
+or, when a tool the fact declares is not on the node (the snippet then never runs),
+`end <fact> 127 missing <index of that tool>`: one report for every fact, which no
+snippet can print because it never learns <MARK>.
+
 <MARK> is random per run, so output that happens to contain marker-like lines
 cannot be confused with them. Each section runs in its own `/bin/sh -c` under
 `timeout` (when the node has it) with stdin from /dev/null; its exit code travels
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 
 from agent.facts.model import FactValue, RawSection, Unavailable
 from agent.facts.registry import ALWAYS, FACTS, FactSpec
+from agent.facts.spec import read_section
 from agent.secret import Secret
 from agent.transport.base import Transport
 from agent.transport.session import Become, ScriptOutput, run_script
@@ -55,8 +60,27 @@ else
   nw_limit() { shift; "$@"; }
 fi
 exec 4>&1
+# The index of the first required tool ("cmd cmd ...": any one will do) that is not
+# installed; nothing when every one is.
+nw_lacking() {
+  nw_i=0
+  for nw_need in "$@"; do
+    nw_have=
+    for nw_cmd in $nw_need; do
+      if command -v "$nw_cmd" >/dev/null 2>&1; then nw_have=1; break; fi
+    done
+    if [ -z "$nw_have" ]; then echo "$nw_i"; return 0; fi
+    nw_i=$((nw_i + 1))
+  done
+}
 nw_run() {
   printf '\n%s begin %s\n' "$NW_MARK" "$1"
+  nw_lack=$(shift 4; nw_lacking "$@")
+  if [ -n "$nw_lack" ]; then
+    printf '\n%s stderr %s\n' "$NW_MARK" "$1"
+    printf '\n%s end %s 127 missing %s\n' "$NW_MARK" "$1" "$nw_lack"
+    return 0
+  fi
   nw_err=/dev/null
   if [ -n "$NW_TMP" ]; then nw_err="$NW_TMP/stderr"; fi
   # 3>&-: the section must not inherit the exit-code channel, or a line it writes there
@@ -92,7 +116,13 @@ class GatherPlan:
                 "nw_run "
                 + " ".join(
                     shlex.quote(word)
-                    for word in (spec.name, str(spec.max_bytes + 1), str(spec.timeout), spec.script.strip())
+                    for word in (
+                        spec.name,
+                        str(spec.max_bytes + 1),
+                        str(spec.timeout),
+                        spec.script.strip(),
+                        *(tool.shell_word for tool in spec.tools),
+                    )
                 )
             )
         lines.append("exit 0")
@@ -113,7 +143,9 @@ def split(output: bytes, marker: str, *, caps: Mapping[str, int] | None = None) 
     """Cut the script's stdout into sections. Sections that never ended are kept,
     with exit_code None, so their facts become Unavailable rather than disappearing."""
     pattern = re.compile(
-        rb"\n" + re.escape(marker.encode()) + rb" (begin|stderr|end) ([a-z0-9_]+)(?: (\d{1,3}))?\n"
+        rb"\n"
+        + re.escape(marker.encode())
+        + rb" (begin|stderr|end) ([a-z0-9_]+)(?: (\d{1,3}))?(?: missing (\d{1,2}))?\n"
     )
     sections: dict[str, RawSection] = {}
     current: str | None = None
@@ -134,7 +166,8 @@ def split(output: bytes, marker: str, *, caps: Mapping[str, int] | None = None) 
                 stderr = chunk
             else:
                 stdout = chunk
-            sections[name] = _section(name, stdout, stderr, int(match.group(3) or 255), caps)
+            missing = None if match.group(4) is None else int(match.group(4))
+            sections[name] = _section(name, stdout, stderr, int(match.group(3) or 255), caps, missing)
             current = None
     if current is not None:  # cut off mid-section: keep what arrived, mark it unfinished
         tail = output[last:]
@@ -145,7 +178,12 @@ def split(output: bytes, marker: str, *, caps: Mapping[str, int] | None = None) 
 
 
 def _section(
-    name: str, stdout: bytes, stderr: bytes, exit_code: int | None, caps: Mapping[str, int] | None
+    name: str,
+    stdout: bytes,
+    stderr: bytes,
+    exit_code: int | None,
+    caps: Mapping[str, int] | None,
+    missing_tool: int | None = None,
 ) -> RawSection:
     cap = (caps or {}).get(name)
     if cap is None and name in FACTS:
@@ -153,7 +191,7 @@ def _section(
     truncated = cap is not None and len(stdout) > cap
     if truncated and cap is not None:
         stdout = stdout[:cap]
-    return RawSection(name, stdout, stderr, exit_code, truncated)
+    return RawSection(name, stdout, stderr, exit_code, truncated, missing_tool)
 
 
 def parse_context(section: RawSection | None) -> dict[str, str]:
@@ -166,7 +204,8 @@ def parse_context(section: RawSection | None) -> dict[str, str]:
 def parse_all(
     gather_plan: GatherPlan, sections: Mapping[str, RawSection], *, complete: bool
 ) -> dict[str, FactValue]:
-    """Parse every planned fact; a missing or failed section becomes Unavailable."""
+    """Parse every planned fact; a section that is missing, failed, was cut off or lacks
+    a tool becomes Unavailable (or Absent, as the fact declares: agent/facts/spec.py)."""
     context = parse_context(sections.get("context"))
     facts: dict[str, FactValue] = {}
     for spec in gather_plan.facts:
@@ -174,12 +213,8 @@ def parse_all(
         if section is None:
             why = "was not reached" if not complete else "is missing from the output"
             facts[spec.name] = Unavailable(f"the {spec.name} section {why}")
-        elif section.exit_code is None:
-            facts[spec.name] = Unavailable(f"the {spec.name} section was cut off")
-        elif section.exit_code in (124, 137) and spec.timeout:
-            facts[spec.name] = Unavailable(f"{spec.name} timed out on the node after {spec.timeout} s")
         else:
-            facts[spec.name] = spec.parse(section, context)
+            facts[spec.name] = read_section(spec, section, context)
     return facts
 
 

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 
 from agent.facts import bootargs, parts
 from agent.facts.bootargs import BootArgs
-from agent.facts.model import Absent, FactValue, Observation, RawSection, Unavailable
+from agent.facts.model import FactValue, Observation, RawSection, Unavailable
 from agent.facts.parts import Part, part_or_empty, split_parts
 
 SCRIPT = (
     parts.SHELL
     + r"""
-command -v auditd >/dev/null 2>&1 || { echo "auditd is not installed" >&2; exit 127; }
 nw_modes() {
   nw_log=$(sed -n 's/^[[:space:]]*log_file[[:space:]]*=[[:space:]]*//p' /etc/audit/auditd.conf 2>/dev/null \
     | tail -n 1)
@@ -220,12 +219,6 @@ def parse_modes(part: Part) -> tuple[FileMode, ...]:
 
 
 def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
-    if section.exit_code == 127:
-        return Absent("auditd is not installed")
-    if section.exit_code != 0:
-        return Unavailable(f"the audit snippet failed (exit {section.exit_code}): {section.error_text}")
-    if section.truncated:
-        return Unavailable("audit output exceeded the size cap")
     found = split_parts(section.text)
     rules_part = part_or_empty(found, "rules")
     rules = parse_rules(rules_part) if rules_part.ok and not rules_part.truncated else None

@@ -69,8 +69,6 @@ class AuditdService:
 
 
 def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
-    if section.exit_code != 0:
-        return Unavailable(f"the auditd snippet failed (exit {section.exit_code}): {section.error_text}")
     found = split_parts(section.text)
     binary = part_or_empty(found, "binary")
     processes = part_or_empty(found, "processes")

@@ -51,6 +51,9 @@ class RawSection:
     stderr: bytes
     exit_code: int | None  # None when the section never finished (output cut off)
     truncated: bool
+    # Index into the fact's declared tools of the first the node lacks: the section did
+    # not run (agent/facts/spec.py). Only the gather script's own marker line sets it.
+    missing_tool: int | None = None
 
     @property
     def text(self) -> str:

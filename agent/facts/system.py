@@ -85,7 +85,7 @@ def parse_assignments(text: str) -> dict[str, str]:
 def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
     values = parse_assignments(section.text)
     if "NODEWARD_KERNEL" not in values:
-        return Unavailable(f"system facts missing (exit {section.exit_code}): {section.error_text}")
+        return Unavailable(f"system facts missing: {section.error_text or 'no message'}")
     return SystemInfo(
         os_id=values.get("ID", "").lower(),
         os_id_like=tuple(values.get("ID_LIKE", "").lower().split()),

@@ -9,6 +9,8 @@ from agent.facts import audit, audit_service
 from agent.facts.audit import AuditConfig
 from agent.facts.audit_service import AuditdService
 from agent.facts.model import Absent, FactValue, RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 from agent.findings import Status
 from agent.inventory.model import Node
 from agent.rules.predicates_audit import audit_rules_loaded, auditd_running
@@ -146,10 +148,9 @@ def test_watch_coverage_rules() -> None:
 
 
 def test_not_installed_is_absent_and_failure_unavailable() -> None:
-    assert isinstance(
-        audit.parse(RawSection("audit", b"", b"auditd is not installed", 127, False), {}), Absent
-    )
-    assert isinstance(audit.parse(RawSection("audit", b"", b"", 1, False), {}), Unavailable)
+    missing = RawSection("audit", b"", b"", 127, False, missing_tool=0)
+    assert read_section(FACTS["audit"], missing, {}) == Absent("auditd is not installed")
+    assert isinstance(read_section(FACTS["audit"], RawSection("audit", b"", b"", 1, False), {}), Unavailable)
 
 
 def test_service_states() -> None:

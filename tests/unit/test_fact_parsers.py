@@ -8,6 +8,8 @@ import pytest
 
 from agent.facts import system
 from agent.facts.model import Absent, FactParseError, RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 from agent.facts.sshd import fact as sshd
 from agent.facts.sshd.fact import SshdConfig
 from agent.facts.system import SystemInfo
@@ -37,9 +39,10 @@ def test_sshd_t_debian12_golden() -> None:
 
 
 def test_sshd_not_installed_is_absent_and_failure_is_unavailable() -> None:
-    assert isinstance(sshd.parse(section("sshd", b"", rc=127), CONTEXT), Absent)
-    failed = sshd.parse(
-        section("sshd", b"", rc=255, stderr=b"Missing privilege separation directory"), CONTEXT
+    missing = RawSection("sshd", b"", b"", 127, truncated=False, missing_tool=0)
+    assert isinstance(read_section(FACTS["sshd"], missing, CONTEXT), Absent)
+    failed = read_section(
+        FACTS["sshd"], section("sshd", b"", rc=255, stderr=b"Missing privilege separation directory"), CONTEXT
     )
     assert isinstance(failed, Unavailable)
     assert "privilege separation" in failed.reason
@@ -79,4 +82,5 @@ def test_system_other_distros(case: str, family: str, version: str) -> None:
 
 
 def test_system_without_markers_is_unavailable() -> None:
-    assert isinstance(system.parse(section("system", b"ID=debian\n", rc=1), {}), Unavailable)
+    assert isinstance(system.parse(section("system", b"ID=debian\n"), {}), Unavailable)
+    assert isinstance(read_section(FACTS["system"], section("system", b"ID=debian\n", rc=1), {}), Unavailable)

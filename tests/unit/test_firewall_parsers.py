@@ -17,6 +17,8 @@ from agent.facts.firewall.persisted import parse_nft_text
 from agent.facts.firewall.state import FirewallState, active_managers
 from agent.facts.firewall.status import input_default
 from agent.facts.model import FactParseError, RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "firewall"
 CONTEXT = {"user": "scanner", "client_addr": "192.0.2.10", "server_port": "22"}
@@ -211,11 +213,12 @@ def test_missing_tools_and_failures_are_unavailable_not_pass() -> None:
     found = firewall.parse(RawSection("firewall", nft_missing.encode(), b"", 0, False), CONTEXT)
     assert isinstance(found, FirewallState) and found.unreadable == ("nft list tables: nft is not installed",)
     assert isinstance(firewall.parse(RawSection("firewall", b"garbage", b"", 0, False), CONTEXT), Unavailable)
+    spec = FACTS["firewall"]
     assert isinstance(
-        firewall.parse(RawSection("firewall", env.encode(), b"", 1, False), CONTEXT), Unavailable
+        read_section(spec, RawSection("firewall", env.encode(), b"", 1, False), CONTEXT), Unavailable
     )
     assert isinstance(
-        firewall.parse(RawSection("firewall", env.encode(), b"", 0, True), CONTEXT), Unavailable
+        read_section(spec, RawSection("firewall", env.encode(), b"", 0, True), CONTEXT), Unavailable
     )
 
 

@@ -11,12 +11,15 @@ import pytest
 from agent.facts.model import Absent, RawSection, Unavailable
 from agent.facts.packages import fact as packages
 from agent.facts.packages.model import DAY, PackageState
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "packages"
 
 
-def parse_text(text: str, rc: int | None = 0, stderr: bytes = b"") -> object:
-    return packages.parse(RawSection("packages", text.encode(), stderr, rc, truncated=False), {})
+def parse_text(text: str, rc: int | None = 0, stderr: bytes = b"", missing_tool: int | None = None) -> object:
+    section = RawSection("packages", text.encode(), stderr, rc, truncated=False, missing_tool=missing_tool)
+    return read_section(FACTS["packages"], section, {})
 
 
 def load(name: str) -> PackageState:
@@ -194,7 +197,9 @@ def test_credentials_in_source_uris_are_cut() -> None:
 
 
 def test_not_installed_failed_and_cut_off_sections() -> None:
-    assert isinstance(parse_text("", rc=127, stderr=b"no supported package manager"), Absent)
+    assert parse_text("", rc=127, missing_tool=0) == Absent(
+        "none of apt-get, dnf, yum, zypper, apk is installed"
+    )
     assert isinstance(parse_text("", rc=2), Unavailable)
     cut = (FIXTURES / "debian12_fleet_archive.out").read_text().split("@end apt_simulate")[0]
     fact = parse_text(cut)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from agent.catalog import load_catalog
 from agent.facts.model import Absent, FactParseError, RawSection, Unavailable
-from agent.facts.sshd import fact as sshd
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 from agent.facts.sshd import walk as sshd_walk
 from agent.facts.sshd.fact import FILE_WALK, SshdConfig
 from agent.findings import Status
@@ -26,8 +27,10 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts" / "sshd"
 SSHD_CHECKS = [c for c in load_catalog().checks if c.fact == "sshd"]
 
 
-def fact_of(data: bytes, rc: int | None = 0, truncated: bool = False) -> object:
-    return sshd.parse(RawSection("sshd", data, b"", rc, truncated), {})
+def fact_of(
+    data: bytes, rc: int | None = 0, truncated: bool = False, missing_tool: int | None = None
+) -> object:
+    return read_section(FACTS["sshd"], RawSection("sshd", data, b"", rc, truncated, missing_tool), {})
 
 
 def golden(name: str) -> SshdConfig:
@@ -120,7 +123,10 @@ def test_a_section_cut_off_inside_the_operator_view_is_unavailable() -> None:
 
 
 def test_not_installed_and_failed_sections() -> None:
-    assert isinstance(fact_of(b"", rc=127), Absent)
+    assert fact_of(b"", rc=127, missing_tool=0) == Absent("sshd is not installed")
+    # A section that failed with 127 itself (a command inside it not found) is not a
+    # missing sshd: only the gather script's own report says that.
+    assert isinstance(fact_of(b"", rc=127), Unavailable)
     assert isinstance(fact_of(b"@nodeward-sshd 1\n", rc=2), Unavailable)
     with pytest.raises(FactParseError):
         sshd_walk.read("something else\n")

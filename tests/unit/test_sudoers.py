@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.facts.model import RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 from agent.facts.sudoers import fact as sudoers
 from agent.facts.sudoers.fact import Probe, SudoersFact
 from agent.facts.sudoers.parse_file import (
@@ -112,10 +114,10 @@ def test_debian12_absent_golden() -> None:
 
 def test_failed_or_hostile_sections_are_unavailable() -> None:
     data = (FIXTURES / "debian12_clean.out").read_bytes()
-    assert isinstance(
-        sudoers.parse(RawSection("sudoers", b"", b"no base64", 126, False), CONTEXT), Unavailable
-    )
-    assert isinstance(sudoers.parse(RawSection("sudoers", data, b"", 0, True), CONTEXT), Unavailable)
+    spec = FACTS["sudoers"]
+    no_base64 = read_section(spec, RawSection("sudoers", b"", b"", 127, False, missing_tool=0), CONTEXT)
+    assert isinstance(no_base64, Unavailable) and no_base64.reason.startswith("base64 is not installed")
+    assert isinstance(read_section(spec, RawSection("sudoers", data, b"", 0, True), CONTEXT), Unavailable)
     assert isinstance(sudoers.parse(RawSection("sudoers", b"garbage\n", b"", 0, False), CONTEXT), Unavailable)
     forged = data + b"F 0 main 0 81a0 0 0 1 not-base64!\n"
     assert isinstance(sudoers.parse(RawSection("sudoers", forged, b"", 0, False), CONTEXT), Unavailable)

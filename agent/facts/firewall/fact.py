@@ -219,10 +219,6 @@ def _route_dev(route: str) -> str | None:
 
 
 def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
-    if section.truncated:
-        return Unavailable("the firewall section exceeded its size cap")
-    if section.exit_code != 0:
-        return Unavailable(f"the firewall section failed (exit {section.exit_code}): {section.error_text}")
     try:
         return build(split_subsections(section.text), context)
     except FactParseError as exc:

@@ -303,7 +303,6 @@ nw_sshd_main() {
 """
 
 MAIN = r"""
-command -v sshd >/dev/null 2>&1 || { echo "sshd is not installed" >&2; exit 127; }
 nw_sshd_main /etc/ssh/sshd_config
 """
 

@@ -33,7 +33,6 @@ ADMIN_GROUPS = ("sudo", "wheel", "admin")
 # C <b64 content> (follows its F)   D <depth> <symlink> <mode-hex> <uid> <gid> <size> <b64 path>
 # X <reason> <b64 path>   G <b64 getent group line>
 SCRIPT = r"""
-command -v base64 >/dev/null 2>&1 || { echo "base64 (coreutils) is not installed" >&2; exit 126; }
 nw_b() { base64 | tr -d '\n'; }
 nw_s() { printf '%s' "$1" | nw_b; }
 nw_n=0
