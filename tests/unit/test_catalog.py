@@ -16,6 +16,7 @@ from agent.catalog import load_catalog
 from agent.errors import CatalogError
 from agent.facts.model import FactValue, RawSection
 from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 from agent.findings import Status
 from agent.inventory.model import Node
 from agent.rules.evaluate import evaluate
@@ -31,10 +32,12 @@ FIXTURE_CONTEXT = {
 
 
 def build_facts(raw: Mapping[str, object]) -> dict[str, FactValue]:
-    """Run each fact's real parser over the raw section text the fixture gives.
+    """Run each fact's real parser over the raw section text the fixture gives, through
+    read_section as a scan does (declared tools, accepted exit codes).
 
     A fixture value is either the section's stdout, or a mapping with `stdout`,
-    `exit_code` and `stderr`, so a fixture can also describe a failed command.
+    `exit_code`, `stderr` and `missing_tool` (the index of a declared tool the node
+    lacks), so a fixture can also describe a failed command or a missing tool.
     """
     facts: dict[str, FactValue] = {}
     for name, value in raw.items():
@@ -45,10 +48,18 @@ def build_facts(raw: Mapping[str, object]) -> dict[str, FactValue]:
                 value.get("exit_code", 0),
                 str(value.get("stderr", "")),
             )
+            missing = value.get("missing_tool")
         else:
-            stdout, rc, stderr = str(value), 0, ""
-        section = RawSection(name, stdout.encode(), stderr.encode(), rc if isinstance(rc, int) else 0, False)
-        facts[name] = spec.parse(section, FIXTURE_CONTEXT)
+            stdout, rc, stderr, missing = str(value), 0, "", None
+        section = RawSection(
+            name,
+            stdout.encode(),
+            stderr.encode(),
+            rc if isinstance(rc, int) else 0,
+            False,
+            missing if isinstance(missing, int) else None,
+        )
+        facts[name] = read_section(spec, section, FIXTURE_CONTEXT)
     return facts
 
 
