@@ -9,8 +9,14 @@ kubelet reads it (anchors.md user asks 3-5). This fact starts from the processes
    named in the kubelet's --config file and --config-dir drop-ins, kube-proxy's and
    kube-scheduler's --config, etcd's --config-file, ETCD_* in etcd's environment, and
    the flags of static pod manifests whose process is not running;
-2. a containerised process's files are looked up through /proc/<pid>/root, the view
-   the process itself has (kube-proxy's kubeconfig lives in its pod, not on the host);
+2. only processes of the node's own mount namespace name paths: nothing is ever looked
+   up through /proc/<pid>/root, where a pod's absolute symbolic links resolve against
+   the HOST's root (a root pod posing as kube-apiserver made root read /etc/shadow that
+   way; issue 12). A control-plane kind running only in a container (a kubeadm static
+   pod) is judged by its manifest: a path under a hostPath volume mounted at the same
+   path is the host's file; any other path, and every path of a container no manifest
+   describes (kube-proxy's DaemonSet pod), is reported as living inside the container,
+   unexamined (its checks ERROR, never PASS);
 3. only where no running process names a file do the standard kubeadm / RKE2 / k3s /
    EKS / GKE locations of kube-bench's cfg/config.yaml stand in;
 4. every file comes with the modes of its parent directories, so a finding can say that
@@ -35,10 +41,12 @@ import stat as statmod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from agent.errors import InputError
 from agent.facts import k8s_trust, parts
 from agent.facts.model import Absent, FactValue, Observation, RawSection, Unavailable
 from agent.facts.parts import Part, part_or_empty, split_parts
 from agent.textsafe import printable
+from agent.yamlsafe import load_yaml
 
 FACT = "k8s_files"
 
@@ -68,14 +76,14 @@ nw_clean() {
   esac
   [ ${#nw_v} -lt 1024 ]
 }
-# The root a process sees its paths under (sets nw_r): empty for our own mount
-# namespace, /proc/<pid>/root for a container, so a file is judged as the process sees it.
-nw_root() {
-  nw_r=
-  if [ -n "$nw_selfns" ] && [ "$(readlink "/proc/$1/ns/mnt" 2>/dev/null)" != "$nw_selfns" ]; then
-    nw_r=/proc/$1/root
-  fi
-}
+# No path is ever looked up through /proc/<pid>/root. A container's absolute symbolic
+# links resolve against OUR root when root follows them that way, so a root pod naming
+# itself kube-apiserver with --tls-cert-file=/x, /x -> /etc/shadow in its image, made root
+# stat, hash and read a HOST file (issue 12). Only processes of our own mount namespace
+# name paths; a control-plane static pod in a container is known by its manifest, whose
+# paths are the host's files under the pod's hostPath volumes (section 4, and
+# _contained_refs() on the bastion); anything else a container names is reported as
+# living inside it, never examined.
 # 1. Component processes, chosen like k8s_components chooses them: /proc/<pid>/comm as a
 #    fork-free pre-filter, then the exact basename of argv[0] or of /proc/<pid>/exe
 #    (never `ps | grep`). One awk reads their NUL-separated argv and prints the
@@ -154,16 +162,17 @@ function clean(v) {
   if (v ~ /\/\// || v ~ /\/\.\.?\// || v ~ /\/\.\.?$/) return ""
   return v
 }
-function emit(pid, kind, name, value,   d, c) {
+function emit(pid, kind, name, value, where,   d, c) {
   if (value ~ /^unix:\/\//) value = substr(value, 8)
   if (name == "audit-log-path") {
     if (value == "-" || value == "") return
     d = value; sub(/\/[^\/]*$/, "", d); if (d == "") d = "/"
-    emit(pid, kind, "audit-log-dir", d)
+    emit(pid, kind, "audit-log-dir", d, where)
   }
   c = clean(value)
-  if (c != "") print "flag", pid, kind, name, c
-  else print "unsafe", pid, kind, name
+  if (c == "") print "unsafe", pid, kind, name
+  else if (where == "host") print "flag", pid, kind, name, c
+  else print "inside", pid, kind, name, c
 }
 BEGIN {
   split("@TRUST_PAIRS@", t, " ")
@@ -210,7 +219,10 @@ NF == 8 {
   else if (b ~ /^rke2(-|$)/ || exe ~ /^rke2(-|$)/) kind = "rke2"
   if (kind == "") next
   if (!trusted(kind)) { print "impostor", pid, kind; next }
-  print "proc", pid, kind
+  # A believed process of another mount namespace (a static pod, the kube-proxy pod) names
+  # its paths as "inside" records: shown in the report, never stat-ed or read.
+  where = ns == "host" ? "host" : "container"
+  print "proc", pid, kind, where
   for (i = first; i <= n; i++) {
     x = a[i]
     if (x == "--") break
@@ -223,17 +235,24 @@ NF == 8 {
     if (!given) {
       if (i < n && a[i + 1] !~ /^-/) { i++; value = a[i] } else continue
     }
-    emit(pid, kind, name, value)
+    emit(pid, kind, name, value, where)
   }
 }')
-# 2. Each process: the account it runs as, its root, and (etcd only) the ETCD_* settings
-#    of its environment, whitelisted by name because an environment can hold passwords.
+# The believed processes of our own mount namespace: the only ones whose paths (flags,
+# ETCD_* variables) are followed. Decided once, by the awk above, for every step below.
+nw_hostpids=" $(printf '%s\n' "$nw_procs" | awk '$1 == "proc" && $4 == "host" { printf "%s ", $2 }')"
+nw_ishost() { case $nw_hostpids in *" $1 "*) return 0 ;; esac; return 1; }
+# 2. Each process: the account it runs as, whether it runs in a container (another mount
+#    namespace), and (etcd only) the ETCD_* settings of its environment, whitelisted by
+#    name because an environment can hold passwords. /proc/<pid>/environ is the kernel's
+#    copy, not a file in the container: reading it follows no link of the pod's.
 nw_info=$(printf '%s\n' "$nw_procs" | while read -r nw_t nw_pid nw_kind nw_rest; do
   [ "$nw_t" = proc ] || continue
   case $nw_pid in '' | *[!0-9]*) continue ;; esac
-  nw_root "$nw_pid"
+  nw_w=container
+  if nw_ishost "$nw_pid"; then nw_w=-; fi
   nw_ids=$(stat -c '%u %U %g %G' "/proc/$nw_pid" 2>/dev/null)
-  printf 'proc %s %s %s %s\n' "$nw_pid" "$nw_kind" "${nw_r:--}" "$nw_ids"
+  printf 'proc %s %s %s %s\n' "$nw_pid" "$nw_kind" "$nw_w" "$nw_ids"
   if [ "$nw_kind" = etcd ] && [ -r "/proc/$nw_pid/environ" ]; then
     tr '\0' '\n' <"/proc/$nw_pid/environ" \
       | grep -E -e '^ETCD_(DATA_DIR|CONFIG_FILE|CERT_FILE|KEY_FILE|TRUSTED_CA_FILE)=' \
@@ -247,31 +266,30 @@ done)
 #    its --config-dir drop-ins, kube-proxy/kube-scheduler --config): found line by line,
 #    only to know what to stat; the kubelet fact parses these files properly.
 #    JSON may put several keys on one line: `{` and `,` become line breaks first.
-nw_keys() {  # KEYS-REGEX PID KIND ROOT FILE
-  [ -f "$4$5" ] || return 0
+nw_keys() {  # KEYS-REGEX PID KIND FILE
+  [ -f "$4" ] || return 0
   nw_x="s/^[[:space:]]*\"?($1)\"?[[:space:]]*:[[:space:]]*\"?([^\"[:space:],}]*).*\$/\\1 \\2/p"
-  head -c 1048576 "$4$5" 2>/dev/null | tr ',{' '\n\n' | sed -n -E "$nw_x" \
+  head -c 1048576 "$4" 2>/dev/null | tr ',{' '\n\n' | sed -n -E "$nw_x" \
     | head -n 64 | while read -r nw_k nw_x; do
       nw_x=${nw_x#unix://}
-      if nw_clean "$nw_x"; then printf 'conf %s %s %s %s %s\n' "$2" "$3" "$nw_k" "$nw_v" "$5"; fi
+      if nw_clean "$nw_x"; then printf 'conf %s %s %s %s %s\n' "$2" "$3" "$nw_k" "$nw_v" "$4"; fi
     done
 }
 nw_conf=$(printf '%s\n' "$nw_procs" | while read -r nw_t nw_pid nw_kind nw_name nw_val; do
-  [ "$nw_t" = flag ] || continue
-  nw_root "$nw_pid"
+  [ "$nw_t" = flag ] || continue  # "flag": a process of our own mount namespace
   case "$nw_kind $nw_name" in
     "kubelet config")
       nw_keys 'clientCAFile|staticPodPath|tlsCertFile|tlsPrivateKeyFile|containerRuntimeEndpoint' \
-        "$nw_pid" kubelet "$nw_r" "$nw_val" ;;
+        "$nw_pid" kubelet "$nw_val" ;;
     "kubelet config-dir")
-      for nw_f in "$nw_r$nw_val"/*.conf; do
+      for nw_f in "$nw_val"/*.conf; do
         nw_keys 'clientCAFile|staticPodPath|tlsCertFile|tlsPrivateKeyFile|containerRuntimeEndpoint' \
-          "$nw_pid" kubelet "$nw_r" "${nw_f#"$nw_r"}"
+          "$nw_pid" kubelet "$nw_f"
       done ;;
     "kube-proxy config" | "kube-scheduler config")
-      nw_keys 'kubeconfig' "$nw_pid" "$nw_kind" "$nw_r" "$nw_val" ;;
+      nw_keys 'kubeconfig' "$nw_pid" "$nw_kind" "$nw_val" ;;
     "etcd config-file")
-      nw_keys 'data-dir' "$nw_pid" etcd "$nw_r" "$nw_val" ;;
+      nw_keys 'data-dir' "$nw_pid" etcd "$nw_val" ;;
   esac
 done)
 # 4. Static pod manifests: the kubelet's staticPodPath / --pod-manifest-path and the
@@ -280,12 +298,10 @@ done)
 nw_static=$( {
   printf '%s\n' /etc/kubernetes/manifests /var/lib/rancher/rke2/agent/pod-manifests
   printf '%s\n' "$nw_procs" | while read -r nw_t nw_pid nw_kind nw_name nw_val; do
-    if [ "$nw_t $nw_kind $nw_name" = "flag kubelet pod-manifest-path" ]; then
-      nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val"
-    fi
+    if [ "$nw_t $nw_kind $nw_name" = "flag kubelet pod-manifest-path" ]; then printf '%s\n' "$nw_val"; fi
   done
   printf '%s\n' "$nw_conf" | while read -r nw_t nw_pid nw_kind nw_k nw_val nw_rest; do
-    if [ "$nw_t $nw_k" = "conf staticPodPath" ]; then nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val"; fi
+    if [ "$nw_t $nw_k" = "conf staticPodPath" ]; then printf '%s\n' "$nw_val"; fi
   done
 } | sort -u)
 nw_mfiles=$(for nw_d in $nw_static; do
@@ -304,9 +320,17 @@ function clean(v) {
 BEGIN {
   split("kube-apiserver etcd kube-controller-manager kube-scheduler", t, " ")
   for (i in t) comp[t[i]] = 1
+  # Every path flag of the control plane (as in the process awk): a static pod running
+  # in a container is known by its manifest alone (see "No path is ever looked up").
   split("data-dir config-file encryption-provider-config audit-policy-file audit-log-path" \
     " authorization-config trusted-ca-file peer-trusted-ca-file client-ca-file etcd-cafile" \
-    " kubeconfig", t, " ")
+    " kubeconfig tls-cert-file tls-private-key-file etcd-certfile etcd-keyfile" \
+    " kubelet-client-certificate kubelet-client-key kubelet-certificate-authority" \
+    " service-account-key-file service-account-signing-key-file proxy-client-cert-file" \
+    " proxy-client-key-file requestheader-client-ca-file admission-control-config-file" \
+    " authentication-config cert-file key-file peer-cert-file peer-key-file" \
+    " authentication-kubeconfig authorization-kubeconfig root-ca-file" \
+    " service-account-private-key-file cluster-signing-cert-file cluster-signing-key-file", t, " ")
   for (i in t) want[t[i]] = 1
 }
 $0 != "" {
@@ -397,7 +421,7 @@ nw_lists=$( {
   # Every directory a flag names (--cert-dir, --config-dir, --cni-conf-dir, the audit log
   # directory, the etcd data dir): its entries, one level deep.
   { printf '%s\n' "$nw_procs" | while read -r nw_t nw_pid nw_kind nw_name nw_val; do
-      if [ "$nw_t" = flag ]; then nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val"; fi
+      if [ "$nw_t" = flag ]; then printf '%s\n' "$nw_val"; fi
     done
     printf '%s\n' "$nw_mflags" | while read -r nw_t nw_name nw_val nw_rest; do
       if [ "$nw_t" = mflag ]; then printf '%s\n' "$nw_val"; fi
@@ -428,18 +452,18 @@ done | wc -c)
 nw_paths=$( {
   printf '%s\n' "$nw_lists" | while read -r nw_tag nw_depth nw_d; do printf '%s\n' "$nw_d"; done
   printf '%s\n' "$nw_procs" | while read -r nw_t nw_pid nw_kind nw_name nw_val; do
-    if [ "$nw_t" = flag ]; then nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val"; fi
+    if [ "$nw_t" = flag ]; then printf '%s\n' "$nw_val"; fi
   done
   printf '%s\n' "$nw_conf" | while read -r nw_t nw_pid nw_kind nw_k nw_val nw_rest; do
-    if [ "$nw_t" = conf ]; then nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val"; fi
+    if [ "$nw_t" = conf ]; then printf '%s\n' "$nw_val"; fi
   done
   printf '%s\n' "$nw_mflags" | while read -r nw_t nw_name nw_val nw_rest; do
     if [ "$nw_t" = mflag ]; then printf '%s\n' "$nw_val"; fi
   done
   printf '%s\n' "$nw_info" | while read -r nw_t nw_pid nw_kv; do
     case $nw_kv in ETCD_DATA_DIR=* | ETCD_*_FILE=*)
-      nw_root "$nw_pid"
-      if nw_clean "${nw_kv#*=}"; then printf '%s\n' "$nw_r$nw_v"; fi ;;
+      nw_ishost "$nw_pid" || continue
+      if nw_clean "${nw_kv#*=}"; then printf '%s\n' "$nw_v"; fi ;;
     esac
   done
   printf '%s\n' "$nw_entries"
@@ -465,7 +489,7 @@ nw_hash() {
       case "$nw_t $nw_kind $nw_name" in
         "flag etcd trusted-ca-file" | "flag etcd peer-trusted-ca-file" \
           | "flag kube-apiserver client-ca-file" | "flag kube-apiserver etcd-cafile")
-          nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val" ;;
+          printf '%s\n' "$nw_val" ;;
       esac
     done
     printf '%s\n' "$nw_mflags" | while read -r nw_t nw_name nw_val nw_rest; do
@@ -487,12 +511,23 @@ nw_doc() {
   nw_x='s/("?(secret|password|token)"?[[:space:]]*:[[:space:]]*)("[^"]*"|[^,}[:space:]]+)/\1"<redacted>"/g'
   sed -E "$nw_x" "$1"
 }
+# The control-plane manifests themselves, for their hostPath volumes and volumeMounts
+# (parsed on the bastion): a path a container names is the host's file only under a
+# hostPath volume mounted at the same path. `value:` (env) and secret-like values are
+# blanked first: only the volume layout is needed.
+nw_pod() {
+  printf 'path %s\n' "$1"
+  nw_x='s/("?(secret|password|token|value)"?[[:space:]]*:[[:space:]]*)("[^"]*"|[^,}[:space:]]+)/\1"<redacted>"/g'
+  head -c 131072 "$1" | sed -E "$nw_x"
+}
+nw_pods=$(printf '%s\n' "$nw_mflags" \
+  | awk '$1 == "manifest" && $2 != "-" && NF == 3 { print $3 }' | head -n 8)
 nw_docs=$( {
   printf '%s\n' "$nw_procs" | while read -r nw_t nw_pid nw_kind nw_name nw_val; do
     case "$nw_t $nw_kind $nw_name" in
       "flag kube-apiserver encryption-provider-config" | "flag kube-apiserver audit-policy-file" \
         | "flag kube-apiserver authorization-config" | "flag etcd config-file")
-        nw_root "$nw_pid"; printf '%s\n' "$nw_r$nw_val" ;;
+        printf '%s\n' "$nw_val" ;;
     esac
   done
   printf '%s\n' "$nw_mflags" | while read -r nw_t nw_name nw_val nw_rest; do
@@ -504,8 +539,8 @@ nw_docs=$( {
   done
   printf '%s\n' "$nw_info" | while read -r nw_t nw_pid nw_kv; do
     case $nw_kv in ETCD_CONFIG_FILE=*)
-      nw_root "$nw_pid"
-      if nw_clean "${nw_kv#*=}"; then printf '%s\n' "$nw_r$nw_v"; fi ;;
+      nw_ishost "$nw_pid" || continue
+      if nw_clean "${nw_kv#*=}"; then printf '%s\n' "$nw_v"; fi ;;
     esac
   done
   # k3s configures its embedded etcd with a file of etcd's own --config-file format
@@ -526,6 +561,11 @@ if [ "$nw_full" -gt 64 ]; then
 fi
 nw_part stat 4194304 nw_stat
 nw_part hash 8192 nw_hash
+nw_i=0
+for nw_p in $nw_pods; do
+  nw_i=$((nw_i + 1))
+  if [ -f "$nw_p" ]; then nw_part "pod$nw_i" 131072 nw_pod "$nw_p"; fi
+done
 nw_i=0
 for nw_p in $nw_docs; do
   nw_i=$((nw_i + 1))
@@ -662,10 +702,13 @@ class FileRef:
     root: str = ""  # "/proc/<pid>/root" when looked up in a process's own mount namespace
     named: bool = False  # a process, manifest or unit names it (so missing is a finding)
     sort: str = ""  # "key", "cert", "conf", "dir" or "" (what a check may judge it as)
+    inside: bool = False  # lives inside a container: never examined (stat is None)
 
     @property
     def shown(self) -> str:
         where = f" (as pid {self.root.split('/')[2]} sees it)" if self.root else ""
+        if self.inside:
+            where = " (inside a container: not examined)"
         return printable(self.path, 300) + where
 
     def barrier(self) -> tuple[str, Stat, str] | None:
@@ -692,6 +735,7 @@ class Proc:
     user: str
     gid: int | None
     group: str
+    contained: bool = False  # runs in another mount namespace: names no path root follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,6 +767,7 @@ class K8sFiles:
     manifests: Mapping[str, str] = field(default_factory=dict)  # manifest file -> component ("" unknown)
     unusable: tuple[str, ...] = ()  # flags whose value is not a plain absolute path
     notes: tuple[str, ...] = ()
+    mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # manifest -> host_mounts()
 
     def role(self, name: str) -> tuple[FileRef, ...]:
         return tuple(f for f in self.files if f.role == name)
@@ -734,10 +779,22 @@ class K8sFiles:
         proc = self.procs.get(pid) if pid is not None else None
         return (proc.root if proc is not None else "") + path
 
+    def inside(self, pid: int | None, path: str) -> bool:
+        """The file `path` of process `pid` lives inside its container: what the host has
+        under that name is another file (or an attacker's link target), never it."""
+        proc = self.procs.get(pid) if pid is not None else None
+        if proc is None or not proc.contained:
+            return False
+        return not visible(path, pod_mounts(proc.kind, self.manifests, self.mounts))
+
     def doc(self, pid: int | None, path: str) -> Doc | None:
+        if self.inside(pid, path):
+            return None
         return self.docs.get(self.lookup_path(pid, path))
 
     def digest(self, pid: int | None, path: str) -> str | None:
+        if self.inside(pid, path):
+            return None
         return self.hashes.get(self.lookup_path(pid, path))
 
     def lookup(self, path: str) -> Observation | None:
@@ -810,12 +867,14 @@ def read_procs(part: Part) -> tuple[dict[int, Proc], dict[int, dict[str, str]]]:
         fields = line.split(" ")
         if fields[0] == "proc" and len(fields) >= 4 and fields[1].isdigit():
             pid = int(fields[1])
-            root = fields[3] if fields[3] == f"/proc/{pid}/root" else ""
+            # "-": our own mount namespace; anything else ("container", or the
+            # /proc/<pid>/root older snippets printed) is a container, looked into never.
+            contained = fields[3] != "-"
             ids = [*fields[4:8], "", "", "", ""]
             procs[pid] = Proc(
-                pid, fields[2][:64], root,
+                pid, fields[2][:64], "",
                 int(ids[0]) if ids[0].isdigit() else None, printable(ids[1], 64),
-                int(ids[2]) if ids[2].isdigit() else None, printable(ids[3], 64),
+                int(ids[2]) if ids[2].isdigit() else None, printable(ids[3], 64), contained,
             )  # fmt: skip
             continue
         match = _ENV.match(line)
@@ -833,7 +892,13 @@ def read_refs(
     found_manifests: dict[str, str] = {}
     for line in procs_part.lines:
         fields = line.split(" ", 4)
-        if fields[0] == "flag" and len(fields) == 5 and fields[1].isdigit() and _PATH.match(fields[4]):
+        # "inside": a container's flag, named in the report and never examined.
+        if (
+            fields[0] in ("flag", "inside")
+            and len(fields) == 5
+            and fields[1].isdigit()
+            and _PATH.match(fields[4])
+        ):
             refs.append(
                 PathRef(fields[2], fields[3], fields[4], int(fields[1]), f"/proc/{fields[1]}/cmdline")
             )
@@ -874,6 +939,69 @@ def read_docs(found: Mapping[str, Part]) -> dict[str, Doc]:
         path = part.lines[0][5:]
         docs[path] = Doc(path, "\n".join(part.lines[1:]), part.truncated or part.exit_code != 0)
     return docs
+
+
+def host_mounts(text: str, path: str) -> tuple[str, ...]:
+    """The paths a static pod sees as the host's own files: mountPaths of its component
+    container whose volume is a hostPath of the SAME path, without subPath (kubeadm
+    mounts its PKI, kubeconfigs, audit and encryption files that way). A path mounted
+    from elsewhere on the host is not examined either: the snippet stats names, not
+    translations, and an unmapped name is reported, never guessed."""
+    try:
+        doc, _ = load_yaml(text, path, strict=False, max_bytes=1 << 20, max_nodes=20_000)
+    except InputError:
+        return ()
+    spec = doc.get("spec") if isinstance(doc, Mapping) else None
+    if not isinstance(spec, Mapping):
+        return ()
+    volumes: dict[str, str] = {}
+    for volume in spec.get("volumes") or ():
+        host = volume.get("hostPath") if isinstance(volume, Mapping) else None
+        if (
+            isinstance(host, Mapping)
+            and isinstance(host.get("path"), str)
+            and isinstance(volume.get("name"), str)
+        ):
+            volumes[volume["name"]] = posixpath.normpath(host["path"])
+    found: list[str] = []
+    for container in spec.get("containers") or ():
+        if not isinstance(container, Mapping):
+            continue
+        command = container.get("command")
+        first = command[0] if isinstance(command, list) and command else ""
+        if not isinstance(first, str) or posixpath.basename(first) not in CONTROL_PLANE:
+            continue
+        for mount in container.get("volumeMounts") or ():
+            if not isinstance(mount, Mapping) or mount.get("subPath") or mount.get("subPathExpr"):
+                continue
+            where = mount.get("mountPath")
+            if isinstance(where, str) and _PATH.match(where) and volumes.get(str(mount.get("name"))) == where:
+                found.append(where)
+    return tuple(found[:64])
+
+
+def read_pod_mounts(found: Mapping[str, Part]) -> dict[str, tuple[str, ...]]:
+    """manifest path -> host_mounts(); a manifest cut off or unreadable has none."""
+    mounts: dict[str, tuple[str, ...]] = {}
+    for name, part in found.items():
+        if not name.startswith("pod") or not part.lines or not part.lines[0].startswith("path /"):
+            continue
+        path = part.lines[0][5:]
+        complete = part.exit_code == 0 and not part.truncated
+        mounts[path] = host_mounts("\n".join(part.lines[1:]), path) if complete else ()
+    return mounts
+
+
+def pod_mounts(
+    kind: str, manifests: Mapping[str, str], mounts: Mapping[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The host-mounted paths of `kind`'s static pod; () when no manifest describes one."""
+    return tuple(m for path, found in manifests.items() if found == kind for m in mounts.get(path, ()))
+
+
+def visible(path: str, mounts: Iterable[str]) -> bool:
+    """Is `path` at or under one of the pod's same-path hostPath mounts?"""
+    return any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts)
 
 
 def read_hashes(part: Part) -> dict[str, str]:
@@ -954,6 +1082,13 @@ class _Builder:
         proc = self.procs.get(pid) if pid is not None else None
         return proc.root if proc is not None else ""
 
+    def add_inside(self, role: str, path: str, why: str, sort: str = "") -> None:
+        """A file a container uses that nothing here examined: named, never stat-ed."""
+        if (role, "inside:" + path) in self.seen:
+            return
+        self.seen.add((role, "inside:" + path))
+        self.files.append(FileRef(role, path, printable(why, 300), None, (), "", True, sort, inside=True))
+
 
 def _why(ref: PathRef, procs: Mapping[int, Proc]) -> str:
     if ref.pid is None:
@@ -972,12 +1107,53 @@ def build(
     refs: Iterable[PathRef],
     lists: list[tuple[str, int, str]],
     candidates: Iterable[tuple[str, str]],
+    manifests: Mapping[str, str] | None = None,
+    mounts: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[FileRef]:
     builder = _Builder(stats, procs, lists)
-    refs = list(refs)
-    running = {p.kind for p in procs.values()}
+    manifests = manifests or {}
+    mounts = mounts or {}
+    # Only a process of the node's own mount namespace names files root examines. A kind
+    # running only in containers is judged by its static pod manifest when one describes
+    # it (paths under the pod's same-path hostPath mounts are the host's files), else by
+    # nothing: what it names is listed as inside the container (checks ERROR).
+    running = {p.kind for p in procs.values() if not p.contained}
+    contained = {p.kind for p in procs.values() if p.contained} - running
+    described = {kind for kind in manifests.values() if kind}
+    refs = [r for r in refs if r.pid is None or r.pid in procs]
+    host_refs = [r for r in refs if r.pid is None or not procs[r.pid].contained]
+    inside_refs = [r for r in refs if r.pid is not None and procs[r.pid].contained]
+
+    def add_named(role: str, ref: PathRef, *, is_dir: bool = False, sort: str = "") -> None:
+        why = _why(ref, procs)
+        if ref.pid is None and ref.kind in contained:
+            if not visible(ref.value, mounts.get(ref.source, ())):
+                why += (
+                    ": no hostPath volume of the pod mounts it at that path, so it lives inside the container"
+                )
+                builder.add_inside(role, ref.value, why, sort)
+                return
+            why += " (a hostPath volume of the pod that runs in a container)"
+        if is_dir:
+            only = ".conf" if role == KUBELET_CONFIG else ""
+            builder.add_dir(role, ref.value, why, named=True, only=only)
+        else:
+            builder.add(role, ref.value, why, named=True, sort=sort)
+
+    def add_unexamined(role: str, kind: str) -> None:
+        mine = [r for r in inside_refs if r.kind == kind and _role_of(r) == role]
+        for ref in mine:
+            builder.add_inside(role, ref.value, f"{_why(ref, procs)}: inside its container, not examined")
+        if not mine:
+            pids = ", ".join(str(p.pid) for p in procs.values() if p.kind == kind)
+            why = (
+                f"{kind} runs only in a container (pid {pids}) that no static pod manifest describes:"
+                " the file it uses there is not examined"
+            )
+            builder.add_inside(role, f"({kind}'s file inside its container)", why)
+
     by_role: dict[str, list[tuple[PathRef, bool]]] = {}  # role -> [(ref, is a directory flag)]
-    for ref in refs:
+    for ref in host_refs:
         key = (ref.kind, ref.name)
         if key in FILE_FLAGS:
             by_role.setdefault(FILE_FLAGS[key], []).append((ref, False))
@@ -985,12 +1161,19 @@ def build(
             by_role.setdefault(DIR_FLAGS[key], []).append((ref, True))
     # Keys and certificates the control plane names by flag (wherever they live), first,
     # so the flag is what a finding names for a file that is also in /etc/kubernetes/pki.
-    for ref in refs:
+    for ref in host_refs:
         if ref.kind in CONTROL_PLANE and (ref.name in KEY_FLAGS or ref.name in CERT_FLAGS):
             if ref.pid is None and ref.kind in running:
                 continue
-            builder.add(PKI, builder.root_of(ref.pid) + ref.value, _why(ref, procs), named=True,
-                        sort=_classify(ref.value, ref.name))  # fmt: skip
+            add_named(PKI, ref, sort=_classify(ref.value, ref.name))
+    for ref in inside_refs:
+        if (
+            ref.kind in CONTROL_PLANE
+            and ref.kind not in described
+            and (ref.name in KEY_FLAGS or ref.name in CERT_FLAGS)
+        ):
+            builder.add_inside(PKI, ref.value, f"{_why(ref, procs)}: inside its container, not examined",
+                               _classify(ref.value, ref.name))  # fmt: skip
     for role in (*OWNER, KUBELET_SERVICE, ADMIN_KUBECONFIG, PKI, RUNTIME_CONFIG):
         owner = OWNER.get(role)
         mine = by_role.get(role, [])
@@ -999,11 +1182,22 @@ def build(
         if owner is not None and owner in running:
             chosen = from_procs
             fallback = not chosen and role in DEFAULTED
+        elif owner is not None and owner in contained and owner not in described:
+            add_unexamined(role, owner)
+            continue
+        elif owner is not None and owner in contained:
+            # Its manifest is the truth (k8s_components believes the container only when
+            # its argv is the manifest's); a default location, as for a host process.
+            chosen = from_manifests
+            fallback = not chosen and role in DEFAULTED
         elif from_manifests:
             chosen, fallback = from_manifests, False
         else:
             chosen, fallback = [], True
         for ref, is_dir in chosen:
+            if ref.pid is None:
+                add_named(role, ref, is_dir=is_dir, sort="dir" if role == ETCD_DATA_DIR else "")
+                continue
             lookup = builder.root_of(ref.pid) + ref.value
             why = _why(ref, procs)
             if is_dir:
@@ -1023,6 +1217,11 @@ def build(
             if list_role == role:
                 builder.add_dir(role, directory, source, named=False, depth=depth, only=_only(role))
     return builder.files[:MAX_FILES]
+
+
+def _role_of(ref: PathRef) -> str:
+    key = (ref.kind, ref.name)
+    return FILE_FLAGS.get(key) or DIR_FLAGS.get(key) or ""
 
 
 def _only(role: str) -> str:
@@ -1065,7 +1264,10 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
     candidates = [
         (KUBELET_SERVICE if role == "unit" else role, path) for role, depth, path in lists if depth == 0
     ]
-    files = build(stats, procs, refs, [entry for entry in lists if entry[1] > 0], candidates)
+    mounts = read_pod_mounts(found)
+    files = build(
+        stats, procs, refs, [entry for entry in lists if entry[1] > 0], candidates, manifests, mounts
+    )
     skipped = part_or_empty(found, "skipped")
     notes: list[str] = []
     if skipped.lines and skipped.lines[0].strip().isdigit() and int(skipped.lines[0].strip()) > 0:
@@ -1084,4 +1286,5 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         manifests=manifests,
         unusable=tuple(unusable[:32]),
         notes=tuple(notes),
+        mounts=mounts,
     )

@@ -62,7 +62,7 @@ def _check(files: K8sFiles, ref: PathRef, kind: str, shown: str) -> str | None:
     proc = files.procs.get(ref.pid) if ref.pid is not None else None
     if proc is None or proc.kind != kind:
         return f"{shown}: not a process the scan trusted"
-    if proc.root:
+    if proc.root or proc.contained:
         return f"{shown}: the process runs in its own mount namespace"
     if not _PLAIN.match(ref.value) or "/../" in f"{ref.value}/" or "/./" in f"{ref.value}/":
         return f"{shown}: not a plain absolute path"

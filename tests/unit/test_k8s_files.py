@@ -90,16 +90,16 @@ def test_static_pods_only_the_control_plane_paths_come_from_the_manifests() -> N
     assert scheduler.why == "--kubeconfig in /etc/kubernetes/manifests/kube-scheduler.yaml"
 
 
-def test_kube_proxy_in_its_own_mount_namespace_is_judged_as_it_sees_its_files() -> None:
+def test_kube_proxy_in_its_own_mount_namespace_names_files_that_are_never_examined() -> None:
+    # Captured before issue 12's last fix, when the snippet read through /proc/<pid>/root:
+    # the parser must not judge those stats either (a pod's links resolve on the host).
     fact = golden("debian12_worker_kube_proxy_pod.out")
     (proxy,) = fact.running("kube-proxy")
-    assert proxy.root == f"/proc/{proxy.pid}/root"
+    assert proxy.contained and proxy.root == ""
     (ref,) = fact.role(kf.PROXY_KUBECONFIG)
-    assert ref.path == "/var/lib/kube-proxy/kubeconfig.conf" and ref.root == proxy.root
-    assert ref.shown == f"/var/lib/kube-proxy/kubeconfig.conf (as pid {proxy.pid} sees it)"
-    assert ref.stat is not None and ref.stat.mode == 0o644
-    assert ref.parents[0][0] == "/" and ref.parents[-1][0] == "/var/lib/kube-proxy"
-    assert all(found is not None for _, found in ref.parents)
+    assert ref.path == "/var/lib/kube-proxy/kubeconfig.conf" and ref.inside and ref.stat is None
+    assert ref.shown == "/var/lib/kube-proxy/kubeconfig.conf (inside a container: not examined)"
+    assert "inside its container, not examined" in ref.why
 
 
 def test_rke2_layout_uses_the_config_dir_and_skips_nothing_it_names() -> None:
