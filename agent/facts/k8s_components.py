@@ -682,8 +682,6 @@ def records_after(header: str, text: str) -> str | None:
 
 
 def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
-    if section.exit_code not in (0, None):
-        return Unavailable(f"the {FACT} section failed (exit {section.exit_code}): {section.error_text}")
     body = records_after("@nodeward-k8s 1", section.text)
     if body is None:
         return Unavailable(f"the {FACT} section printed no discovery records")
@@ -692,8 +690,6 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         found = assemble(records)
     except FactParseError as exc:
         return Unavailable(str(exc))
-    if section.truncated:
-        return Unavailable(f"the {FACT} section was cut off at its size limit")
     if records.incomplete:
         return Unavailable(f"Kubernetes discovery is incomplete: {'; '.join(records.incomplete)}")
     unsure = ambiguous(found.components)

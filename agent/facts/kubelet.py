@@ -488,13 +488,9 @@ def _proxy_metrics(proxy: kc.Component, records: kc.Records) -> Setting:
 
 
 def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
-    if section.exit_code not in (0, None):
-        return Unavailable(f"the kubelet section failed (exit {section.exit_code}): {section.error_text}")
     body = kc.records_after("@nodeward-kubelet 1", section.text)
     if body is None:
         return Unavailable("the kubelet section printed no records")
-    if section.truncated:
-        return Unavailable("the kubelet section was cut off at its size limit")
     try:
         records = kc.read_records(
             body, caps={"config": CONFIG_CAP, "dropin": CONFIG_CAP, "proxyconfig": CONFIG_CAP}

@@ -9,12 +9,15 @@ import pytest
 
 from agent.facts import k8s_components as kc
 from agent.facts.model import Absent, Observation, RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "facts" / "k8s"
 
 
 def parse_text(text: str, exit_code: int | None = 0, *, truncated: bool = False) -> object:
-    return kc.parse(RawSection("k8s_components", text.encode(), b"", exit_code, truncated), {})
+    section = RawSection("k8s_components", text.encode(), b"", exit_code, truncated)
+    return read_section(FACTS["k8s_components"], section, {})
 
 
 def parse_file(name: str) -> object:

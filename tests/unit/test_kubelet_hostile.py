@@ -10,13 +10,15 @@ from hypothesis import strategies as st
 from agent.facts import kubelet
 from agent.facts.kubelet import KubeletConfig
 from agent.facts.model import Absent, RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 
 HEAD = "@nodeward-kubelet 1\np 50 /usr/bin/kubelet /usr/bin/kubelet --config=/c.yaml\n"
 KIND = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
 
 
 def parse(text: str, *, exit_code: int | None = 0, truncated: bool = False) -> object:
-    return kubelet.parse(RawSection("kubelet", text.encode(), b"", exit_code, truncated), {})
+    return read_section(FACTS["kubelet"], RawSection("kubelet", text.encode(), b"", exit_code, truncated), {})
 
 
 def config_section(body: str) -> str:
