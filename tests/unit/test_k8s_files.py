@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from agent.facts import k8s_files as kf
 from agent.facts.k8s_files import FileRef, K8sFiles, Stat
 from agent.facts.model import Absent, RawSection, Unavailable
+from agent.facts.registry import FACTS
+from agent.facts.spec import read_section
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "facts" / "k8s_files"
 
@@ -253,7 +255,7 @@ def test_marker_lines_inside_a_document_stay_document_text() -> None:
     ],
 )
 def test_broken_sections_are_unavailable_never_a_pass(raw: RawSection, kind: type) -> None:
-    assert isinstance(kf.parse(raw, {}), kind)
+    assert isinstance(read_section(FACTS["k8s_files"], raw, {}), kind)
 
 
 @settings(max_examples=300, deadline=None)
