@@ -27,8 +27,11 @@ in the kubelet's environment, which we do not read (it may hold secrets); drop-i
 applied as 1.30+ does.
 
 kube-proxy's metricsBindAddress (KUBE-18) is here too: kube-proxy IGNORES its flags when
---config is given (kubernetes/kubernetes#107157, #98302), so the config file, read
-through /proc/<pid>/root because it is usually a ConfigMap inside the pod, decides.
+--config is given (kubernetes/kubernetes#107157, #98302), so the config file decides.
+It is read only for a kube-proxy of the node's own mount namespace: in a pod (kubeadm's
+DaemonSet) the file lives inside the container, and reading it through /proc/<pid>/root
+would follow the pod's absolute symbolic links on the HOST (any root pod may call itself
+kube-proxy; issue 12), so the value is unknown and the check ERRORs with that reason.
 """
 
 from __future__ import annotations
@@ -110,9 +113,10 @@ for nw_d in /proc/[0-9]*; do
   case $nw_c in kubelet|hyperkube|kube-proxy|k3s*) ;; *) continue ;; esac
   # Only a root process running a root-owned executable names files root reads here: a
   # user's ~/x/kubelet --config=/etc/shadow must not make us read /etc/shadow. And only
-  # a kubelet of the node's own mount namespace: any root pod passes the first test.
+  # a process of the node's own mount namespace: any root pod passes the first test, and
+  # a pod's file read through /proc/<pid>/root follows its absolute links on the host.
   nw_rootproc "$nw_pid" || continue
-  case $nw_c in kube-proxy) ;; *) [ "$(nw_ns "$nw_pid")" = host ] || continue ;; esac
+  [ "$(nw_ns "$nw_pid")" = host ] || continue
   case $nw_c in
     kubelet|hyperkube|kube-proxy) nw_args=$(tr '\0' '\n' <"$nw_d/cmdline" 2>/dev/null) ;;
     k3s*)
@@ -462,6 +466,13 @@ def _proxy_metrics(proxy: kc.Component, records: kc.Records) -> Setting:
                 PROXY_METRICS_DEFAULT, "default", "kube-proxy built-in default (no flag, no --config)"
             )
         return Setting(value, "flag", f"{proxy.flags.source('metrics-bind-address')} ({proxy.source})")
+    if proxy.in_container:
+        return Setting(
+            None,
+            "config",
+            f"kube-proxy (pid {proxy.pid}) runs in a container and its --config {config} lives inside it:"
+            " not read (a pod's file is never read through /proc/<pid>/root)",
+        )
     found_file = [r for r in _files(records, "proxyconfig", proxy.pid) if r.path == config]
     if not found_file:
         return Setting(
