@@ -219,7 +219,20 @@ def judge_file_permissions(args: FilePermissions, facts: Facts, node: Node) -> V
     gated = only_where(args.only_where, facts, node)
     if gated is not None:
         return gated
-    chosen = [ref for ref in _role_files(args.files, files, facts) if _selected(args, ref)]
+    named = [ref for ref in _role_files(args.files, files, facts) if _selected(args, ref)]
+    # A file only a container uses (kube-proxy's kubeconfig from its DaemonSet's ConfigMap)
+    # is not a file of this node: nothing looks through a container's root (a pod's
+    # absolute links would resolve on the host), so it is named, never judged.
+    inside = [ref for ref in named if ref.inside]
+    chosen = [ref for ref in named if not ref.inside]
+    if not chosen and inside:
+        ref = inside[0]
+        return _verdict(
+            Status.NOT_APPLICABLE,
+            f"the {args.what} is used only inside a container: {ref.shown}, {ref.why}; it is not a file "
+            "of this node (judge it where the pod's volume comes from)",
+            [file_evidence(r, "a file on this node") for r in inside],
+        )
     if not chosen:
         return _verdict(Status.NOT_APPLICABLE, f"no {args.what} on this node{none_found(args.files, files)}")
     missing = [ref for ref in chosen if ref.stat is None]
@@ -246,7 +259,8 @@ def judge_file_permissions(args: FilePermissions, facts: Facts, node: Node) -> V
             Status.PASS, f"{missing[0].shown} does not exist: {args.missing_passes_because}", evidence
         )
     good = ", ".join(sorted({ref.stat.text for ref in chosen if ref.stat is not None}))
-    return _verdict(Status.PASS, f"{args.what}: {len(chosen)} checked, {good}", evidence)
+    also = f"; {len(inside)} more used only inside a container, not node files" if inside else ""
+    return _verdict(Status.PASS, f"{args.what}: {len(chosen)} checked, {good}{also}", evidence)
 
 
 def none_found(role: str, files: K8sFiles) -> str:
