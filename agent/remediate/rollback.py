@@ -87,18 +87,30 @@ def rollback_run(
     return tuple(results)
 
 
-def _rollback_node(
-    node: Node, run_id: str, options: ApplyOptions, journal: Journal, connect: Connect
-) -> NodeRollback:
+def _control(
+    node: Node, run_id: str, action: str, options: ApplyOptions, connect: Connect
+) -> tuple[int | None, list[str], str] | NodeRollback:
+    """Run one control.sh action for the run on the node: (exit status, its lines, a
+    one-line detail), or the UNREACHABLE result when the node cannot be reached."""
     try:
         transport = connect(node, options.ssh)
     except Exception as exc:  # NodeError or a bug: this node only
         return NodeRollback(node.name, RollbackStatus.UNREACHABLE, str(exc))
     try:
-        status, lines = control_status(transport, node, f"{BACKUPS}/{run_id}", "restore manual", options)
+        status, lines = control_status(transport, node, f"{BACKUPS}/{run_id}", action, options)
     finally:
         transport.close()
     detail = " ".join(" ".join(lines).split())[:2000] or f"exit {status}"
+    return status, list(lines), detail
+
+
+def _rollback_node(
+    node: Node, run_id: str, options: ApplyOptions, journal: Journal, connect: Connect
+) -> NodeRollback:
+    answer = _control(node, run_id, "restore manual", options, connect)
+    if isinstance(answer, NodeRollback):
+        return answer
+    status, lines, detail = answer
     if status == CONTROL_REFUSED:
         # A later run (maybe from another bastion, with its own journal) changed
         # files of this run: nothing was restored, the node is as it was.
@@ -118,15 +130,10 @@ def _rollback_node(
 def _keep_node(
     node: Node, run_id: str, options: ApplyOptions, journal: Journal, connect: Connect
 ) -> NodeRollback:
-    try:
-        transport = connect(node, options.ssh)
-    except Exception as exc:  # NodeError or a bug: this node only
-        return NodeRollback(node.name, RollbackStatus.UNREACHABLE, str(exc))
-    try:
-        status, lines = control_status(transport, node, f"{BACKUPS}/{run_id}", "keep", options)
-    finally:
-        transport.close()
-    detail = " ".join(" ".join(lines).split())[:2000] or f"exit {status}"
+    answer = _control(node, run_id, "keep", options, connect)
+    if isinstance(answer, NodeRollback):
+        return answer
+    status, lines, detail = answer
     if status == CONTROL_NOT_WAITING:
         return NodeRollback(node.name, RollbackStatus.NOT_WAITING, detail.removeprefix("nodeward-control: "))
     if status == CONTROL_BUSY:
