@@ -46,6 +46,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(given: bool) -> None:
+    if given:  # eager: answers before any command is parsed, as `--version` does everywhere
+        typer.echo(f"nodeward {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 class InventoryFormat(enum.StrEnum):
     AUTO = "auto"
     NODEWARD = "nodeward"

@@ -47,6 +47,14 @@ def test_help_and_version() -> None:
     assert version.returncode == 0 and version.stdout.startswith("nodeward ")
 
 
+def test_version_flag_prints_the_package_version() -> None:
+    """Issue 9: `nodeward --version` is what packagers and bug reports reach for first."""
+    from agent import __version__
+
+    result = nodeward("--version")
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"nodeward {__version__}\n", "")
+
+
 def test_local_scan_json_validates_and_runs_one_exec() -> None:
     result = nodeward("scan", "--local", "--format", "json", "--quiet")
     assert result.returncode in (0, 1), result.stderr
