@@ -56,9 +56,7 @@ def _print_version(given: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
-        ),
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
     pass
@@ -222,7 +220,7 @@ def scan(
     from agent.cli_progress import progress_for
 
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty() and output is None
-    style = Style(color=color, width=terminal_width(), show_passed=show_passed)
+    style = Style(color=color, width=terminal_width(), show_passed=show_passed, fail_on=severity)
     if remediate:
         from agent.cli_remediate import run_remediation
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent.findings import Severity
+
 if TYPE_CHECKING:
     from agent.findings import RunResult
     from agent.remediate.run import RemediationRun
@@ -33,11 +35,13 @@ class ReportFormat(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Style:
-    """How a terminal-facing report looks; ignored by the machine formats."""
+    """How a terminal-facing report looks (ignored by the machine formats), and the run's
+    --fail-on, which JUnit needs so CI goes red exactly when the exit code says so."""
 
     color: bool = False
     width: int = 120
     show_passed: bool = False
+    fail_on: Severity = Severity.LOW
 
 
 def _table(subject: RunResult | RemediationRun, style: Style) -> str:
@@ -79,10 +83,17 @@ def _fleet(module: str) -> Callable[[RunResult | RemediationRun, Style], str]:
     return render
 
 
+def _junit(subject: RunResult | RemediationRun, style: Style) -> str:
+    from agent.findings import RunResult
+    from agent.report import junit
+
+    return junit.render(subject if isinstance(subject, RunResult) else subject.after(), style.fail_on)
+
+
 REPORTERS: dict[ReportFormat, Callable[[RunResult | RemediationRun, Style], str]] = {
     ReportFormat.TABLE: _table,
     ReportFormat.JSON: _json,
-    ReportFormat.JUNIT: _fleet("junit"),
+    ReportFormat.JUNIT: _junit,
     ReportFormat.HTML: _fleet("html_report"),
     ReportFormat.PROMETHEUS: _fleet("prometheus"),
 }

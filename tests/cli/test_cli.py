@@ -108,6 +108,23 @@ def test_local_scan_junit_and_prometheus_formats() -> None:
     assert [v for k, v in samples.items() if k.startswith("nodeward_node_up{")] == [1]
 
 
+@pytest.mark.parametrize("fail_on", ["critical", "info"])
+def test_junit_is_red_exactly_when_the_exit_code_is(fail_on: str) -> None:
+    """Issue 9: with `--fail-on critical` a scan of this machine exits 0, yet the JUnit
+    held a <failure> per failing high check and CI went red. `--fail-on info` keeps them."""
+    from tests.unit.test_reports import parse_xml
+
+    result = nodeward("scan", "--local", "--format", "junit", "-q", "--fail-on", fail_on)
+    assert result.returncode in (0, 1), result.stderr
+    root = parse_xml(result.stdout)
+    red = any(
+        case.find("failure") is not None or case.find("error") is not None for case in root.iter("testcase")
+    )
+    assert red == (result.returncode == 1)
+    # The totals CI shows agree with the elements.
+    assert int(root.get("failures") or 0) == sum(1 for _ in root.iter("failure"))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
