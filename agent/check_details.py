@@ -109,7 +109,10 @@ def render_text(document: Mapping[str, Any]) -> str:
     applies = document["applies_to"]
     row("roles", ", ".join(applies["roles"]) or "every node")
     row("os family", ", ".join(applies["os_family"]) or "every distro")
-    row("advisory", "yes: a failure is WARN, never FAIL" if document["manual"] else "")
+    row(
+        "CIS Manual",
+        "yes: CIS could not automate it; nodeward judges the effective value" if document["manual"] else "",
+    )
     if document["overrides"]:
         lines.append("overrides:")
         for change in document["overrides"]:

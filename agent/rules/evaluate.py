@@ -3,7 +3,9 @@
 The order of questions matters and is the same for every check:
 1. does it apply to this node (role, distro)?  no -> NOT_APPLICABLE
 2. is the fact there?  could not gather -> ERROR (never PASS); not installed -> NOT_APPLICABLE
-3. does every condition hold?  yes -> PASS; no -> FAIL (WARN for manual checks)
+3. does every condition hold?  yes -> PASS; no -> FAIL. WARN is only what a predicate
+   cannot decide (stale package metadata, say); CIS's "Manual" label never softens a
+   verdict nodeward computed from the effective value (issue 10)
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ def _evaluate(check: Check, facts: Mapping[str, FactValue], node: Node) -> Findi
             verdict = FAMILIES[check.predicate].judge(check.args, facts, node)
         else:
             verdict = PREDICATES[check.predicate](facts, node)
-        status = _fail_status(check) if verdict.status is Status.FAIL else verdict.status
-        return _finding(check, status, verdict.reason, verdict.evidence)
+        return _finding(check, verdict.status, verdict.reason, verdict.evidence)
     return _conditions(check, fact)
 
 
@@ -67,7 +68,7 @@ def _conditions(check: Check, fact: Fact) -> Finding:
         if not _holds(condition, observed, present=observation is not None):
             failed.append(f"{condition.key} is {render_value(observed, 80)}, expected {expected}")
     if failed:
-        return _finding(check, _fail_status(check), "; ".join(failed), tuple(evidence))
+        return _finding(check, Status.FAIL, "; ".join(failed), tuple(evidence))
     summary = "; ".join(f"{c.key} is {e.observed}" for c, e in zip(check.conditions, evidence, strict=True))
     return _finding(check, Status.PASS, summary, tuple(evidence))
 
@@ -91,10 +92,6 @@ def _not_applicable(check: Check, facts: Mapping[str, FactValue], node: Node) ->
         if isinstance(system, SystemInfo) and system.os_family not in families:
             return f"applies to {', '.join(families)}; this node runs {system.os_family or 'an unknown OS'}"
     return None
-
-
-def _fail_status(check: Check) -> Status:
-    return Status.WARN if check.manual else Status.FAIL
 
 
 def _finding(check: Check, status: Status, reason: str, evidence: tuple[Evidence, ...] = ()) -> Finding:

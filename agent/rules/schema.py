@@ -57,7 +57,7 @@ class Check:
     references: tuple[Reference, ...]
     applies_to: Applicability
     remediation: str | None
-    manual: bool  # advisory: a failure is WARN, never FAIL
+    manual: bool  # CIS calls it Manual: shown with the check, never changes a verdict
     fix_hint: str
     source: str  # file the check came from
     args: FamilyArgs | None = None  # the validated arguments of a predicate family

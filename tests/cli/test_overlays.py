@@ -73,7 +73,7 @@ def test_show_names_the_remediation_and_the_conditions() -> None:
     assert shown.returncode == 0, shown.stderr
     assert "assert:      every condition holds:\n  readOnlyPort eq 0\n" in shown.stdout
     assert "remediation: kubelet_config_field: " in shown.stdout and "lockout risk low" in shown.stdout
-    assert "advisory:    yes" in shown.stdout
+    assert "CIS Manual:  yes: CIS could not automate it" in shown.stdout
     assert "roles:       worker, control-plane" in shown.stdout
 
 

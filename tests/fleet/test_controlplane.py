@@ -133,7 +133,7 @@ def test_control_plane_is_judged_on_etcd_and_api_server_checks_and_a_worker_is_n
     assert f"/proc/{cluster.pids['kube-apiserver']}/cmdline" in evidence["source"]
     keys = finding(control_plane, "kubernetes_pki_keys_mode_restricted")
     assert (
-        keys["status"] == "warn"
+        keys["status"] == "fail"
         and "/etc/kubernetes/pki/front-proxy-ca.key is 0644 root:root" in keys["reason"]
     )
     admin = finding(control_plane, "admin_kubeconfig_mode_restricted")

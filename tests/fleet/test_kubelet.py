@@ -95,10 +95,10 @@ def test_anonymous_auth_flag_overriding_the_file_fails_and_names_the_flag(worker
     ):
         assert status[passing] == "pass", (passing, finding(result, passing)["reason"])
     # a control-plane-free worker is judged on static pods (kubeadm sets staticPodPath)
-    assert status["kubelet_static_pods_disabled_on_workers"] == "warn"
+    assert status["kubelet_static_pods_disabled_on_workers"] == "fail"
     # flags and file disagree: the consistency check says which flag
     consistency = finding(result, "kubelet_configuration_sources_consistent")
-    assert consistency["status"] == "warn"
+    assert consistency["status"] == "fail"
     assert "--anonymous-auth=true" in str(consistency["evidence"][0]["observed"])
 
 
@@ -143,7 +143,8 @@ def test_repeated_read_only_port_is_judged_by_its_last_value(worker: Worker) -> 
 
     open_last = with_kubelet(worker, "ro_open", config, "--read-only-port", "0", "--read-only-port=10255")
     ro = finding(open_last, "kubelet_read_only_port_disabled")
-    assert ro["status"] == "warn", ro["reason"]  # CIS 4.2.4 is Manual: WARN, never FAIL
+    # CIS 4.2.4 is Manual, but nodeward read the effective value: FAIL (issue 10)
+    assert ro["status"] == "fail", ro["reason"]
     assert ro["evidence"][0]["observed"] == "10255"
     assert "--read-only-port=10255 on the command line (2nd of 2; the last one wins)" in sources(ro)
 
@@ -155,6 +156,11 @@ def test_config_at_a_non_default_path_is_the_file_that_is_read(worker: Worker) -
     assert anon["status"] == "fail", anon["reason"]
     assert sources(anon) == "authentication.anonymous.enabled: true in /opt/k8s/kubelet-config.yaml:5"
     assert "/var/lib/kubelet/config.yaml" not in str(result["findings"])
+    # readOnlyPort: 10255 in the file the process names: CIS 4.2.4 is "Manual", but the
+    # effective value is known, so the verdict is FAIL, never a softened WARN (issue 10).
+    ro = finding(result, "kubelet_read_only_port_disabled")
+    assert ro["status"] == "fail", ro["reason"]
+    assert sources(ro) == "readOnlyPort: 10255 in /opt/k8s/kubelet-config.yaml:6"
 
 
 def test_config_dir_dropin_wins_over_the_file(worker: Worker) -> None:
@@ -172,7 +178,7 @@ def test_config_dir_dropin_wins_over_the_file(worker: Worker) -> None:
     )
     # 60-not-a-dropin.yaml (readOnlyPort 10255) is skipped by the kubelet, and reported
     consistency = finding(result, "kubelet_configuration_sources_consistent")
-    assert consistency["status"] == "warn"
+    assert consistency["status"] == "fail"
     assert "60-not-a-dropin.yaml is skipped" in str(consistency["evidence"])
 
 

@@ -61,9 +61,9 @@ CONTROL_PLANE_VERDICTS = {
     "apiserver_audit_log_maxage_sufficient": F,  # --audit-log-maxage=7
     "controller_manager_profiling_disabled": F,  # kubeadm leaves profiling on
     "scheduler_profiling_disabled": F,
-    "apiserver_tls_cipher_suites_strong": W,  # unset: Go's defaults
-    "cni_config_files_mode_restricted": W,  # flannel conflist 0644
-    "kubernetes_pki_keys_mode_restricted": W,  # front-proxy-ca.key 0644
+    "apiserver_tls_cipher_suites_strong": F,  # unset: Go's defaults
+    "cni_config_files_mode_restricted": F,  # flannel conflist 0644
+    "kubernetes_pki_keys_mode_restricted": F,  # front-proxy-ca.key 0644
     "kube_proxy_kubeconfig_file_mode_restricted": NA,  # no kube-proxy on this node
     "kube_proxy_kubeconfig_file_owner_root": NA,
     "kubelet_pki_keys_protected": NA,  # the node has no /var/lib/kubelet/pki

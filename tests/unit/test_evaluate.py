@@ -113,9 +113,11 @@ def test_role_and_distro_applicability() -> None:
     )
 
 
-def test_manual_checks_warn_instead_of_failing() -> None:
+def test_a_manual_check_fails_like_any_other_when_the_effective_value_is_wrong() -> None:
+    # CIS calls a check Manual when its authors could not automate it; nodeward has the
+    # effective value, so the label is metadata and the verdict is FAIL (issue 10).
     check = make_check(Condition("x", "eq", "y"), manual=True)
-    assert evaluate(check, {"sshd": sshd_fact(x="n")}, NODE).status is Status.WARN
+    assert evaluate(check, {"sshd": sshd_fact(x="n")}, NODE).status is Status.FAIL
 
 
 def test_all_conditions_must_hold() -> None:

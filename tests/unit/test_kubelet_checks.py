@@ -88,7 +88,7 @@ def test_static_pods_are_fine_on_a_discovered_control_plane() -> None:
     target = check("kubelet_static_pods_disabled_on_workers")
     assert judge(target, facts(text, control_plane), Node(name="cp")).status is Status.NOT_APPLICABLE
     worker = judge(target, facts(text, WORKER_DISCOVERY), Node(name="w"))
-    assert worker.status is Status.WARN  # manual: advisory
+    assert worker.status is Status.FAIL  # the effective value is known: FAIL (EKS STIG V-242397)
     assert worker.evidence[0].source.startswith(
         "--pod-manifest-path=/etc/kubernetes/manifests on the command line"
     )
@@ -125,7 +125,7 @@ def test_sources_consistency_names_the_overriding_flag() -> None:
     finding = judge(
         check("kubelet_configuration_sources_consistent"), facts(text), Node(name="n", roles=("worker",))
     )
-    assert finding.status is Status.WARN
+    assert finding.status is Status.FAIL
     assert finding.evidence[0].observed == (
         "--read-only-port=10255 on the command line (/proc/7/cmdline) overrides readOnlyPort: 0 in /c:1"
     )

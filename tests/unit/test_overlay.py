@@ -98,7 +98,7 @@ def test_a_finding_carries_the_overlaid_severity_and_what_changed(tmp_path: Path
     check = by_id(write(tmp_path, "acme.yaml", ACME))[READ_ONLY_PORT]
     fixture = FIXTURES / READ_ONLY_PORT / "fail_config_file.yaml"
     finding = evaluate(check, build_facts(yaml.safe_load(fixture.read_text())), Node("n1", roles=("worker",)))
-    assert finding.status is Status.WARN  # a manual check: the overlay changes severity, not the verdict
+    assert finding.status is Status.FAIL  # the overlay changes severity, not the verdict
     assert finding.severity is Severity.HIGH
     assert [o.describe() for o in finding.overrides] == ["severity medium -> high (overlay acme-prod)"]
 
