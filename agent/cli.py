@@ -17,8 +17,9 @@ import typer
 
 from agent import __version__
 from agent.cli_support import (
+    Outputs,
     Overlays,
-    emit,
+    checked_destinations,
     fail_usage,
     load_targets,
     passphrase_source,
@@ -31,8 +32,7 @@ from agent.errors import InputError, Problem
 from agent.exit_codes import ExitCode
 from agent.findings import Severity
 from agent.report import ReportFormat, Style
-from agent.report import file_mode as report_file_mode
-from agent.report import render as render_report
+from agent.report.outputs import write_all as write_reports
 from agent.runlock import RunLocked
 from agent.secret import Secret
 
@@ -132,11 +132,9 @@ def scan(
     command_timeout: Annotated[float, typer.Option(min=1, help="Seconds for the gather script.")] = 120.0,
     node_deadline: Annotated[float, typer.Option(min=1, help="Seconds for everything on one node.")] = 300.0,
     output_format: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="Report format.")
-    ] = ReportFormat.TABLE,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report here (atomically).")
+        ReportFormat | None, typer.Option("--format", "-f", help="Report format (default table).")
     ] = None,
+    output: Outputs = None,
     fail_on: Annotated[
         str,
         typer.Option(
@@ -180,6 +178,7 @@ def scan(
         severity = Severity.parse(fail_on)
     except ValueError as exc:
         raise fail_usage(f"--fail-on: {exc}") from None
+    found = checked_destinations(output, output_format)  # before any node is contacted
     targets = [
         flag for flag, given in (("--inventory", inventory), ("--hosts", hosts), ("--local", local)) if given
     ]
@@ -219,7 +218,7 @@ def scan(
     )
     from agent.cli_progress import progress_for
 
-    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty() and output is None
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     style = Style(color=color, width=terminal_width(), show_passed=show_passed, fail_on=severity)
     if remediate:
         from agent.cli_remediate import run_remediation
@@ -234,8 +233,7 @@ def scan(
                 state_dir=state_dir,
                 rollback_seconds=rollback_seconds,
                 force=i_have_console_access,
-                output_format=output_format,
-                output=output,
+                outputs=found,
                 fail_on=severity,
                 catalog_dir=catalog_dir,
                 quiet=quiet,
@@ -247,7 +245,7 @@ def scan(
     with stop_signals() as signals:
         run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
         signals.hold()  # the scan is over: from here a signal cannot cut the report
-        emit(render_report(output_format, run, style), output, mode=report_file_mode(output_format))
+        write_reports(found, run, style)
     raise typer.Exit(for_run(run, severity))
 
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agent.cli_support import (
+    Outputs,
     Overlays,
-    emit,
+    checked_destinations,
     fail_usage,
     load_targets,
     passphrase_source,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from agent.remediate.manifest import Remediations
     from agent.remediate.outcome import NodeOutcome
     from agent.remediate.plan import NodePlan
+    from agent.report.outputs import Destination
     from agent.rules.schema import Check
     from agent.scan import ScanOptions
 
@@ -88,8 +90,7 @@ Console = Annotated[
         help="Skip the lockout refusals (L3-L5, L11); the new-connection test and rollback timer stay.",
     ),
 ]
-Format = Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")]
-Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here (atomically).")]
+Format = Annotated[ReportFormat | None, typer.Option("--format", "-f", help="Report format (default table).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -181,8 +182,7 @@ def run_remediation(
     state_dir: Path | None,
     rollback_seconds: int,
     force: bool,
-    output_format: ReportFormat,
-    output: Path | None,
+    outputs: Sequence[Destination],
     fail_on: Severity,
     catalog_dir: Path | None,
     quiet: bool,
@@ -194,7 +194,7 @@ def run_remediation(
     from agent.remediate.apply import ApplyOptions
     from agent.remediate.manifest import load_remediations
     from agent.remediate.run import remediate_fleet
-    from agent.report import file_mode, render
+    from agent.report.outputs import write_all
     from agent.report.remediation import outcome_line
 
     interactive = not yes and not dry_run
@@ -229,7 +229,7 @@ def run_remediation(
             err=True,
         )
         raise typer.Exit(130) from None
-    emit(render(output_format, run, style), output, mode=file_mode(output_format))
+    write_all(outputs, run, style or Style(fail_on=fail_on))
     for outcome in run.busy:  # told on stderr even with --quiet or a machine format
         typer.echo(f"nodeward: node {outcome.node.name}: {_safe(outcome.message)}", err=True)
     return int(for_remediation(run, fail_on))
@@ -266,13 +266,14 @@ def plan_command(
     connect_timeout: ConnectTimeout = 10.0,
     command_timeout: CommandTimeout = 120.0,
     i_have_console_access: Console = False,
-    output_format: Format = ReportFormat.TABLE,
-    output: Output = None,
+    output_format: Format = None,
+    output: Outputs = None,
 ) -> None:
     """Per node: the ordered fixes for the failing checks, each file's unified diff. Changes nothing."""
     from agent.findings import Severity
 
     setup_logging(False)
+    found = checked_destinations(output, output_format)  # before any node is contacted
     selected, _ = _checks(catalog_dir, checks, overlay)
     fleet = _targets(inventory, hosts, limit)
     options = _scan_options(
@@ -287,8 +288,7 @@ def plan_command(
         state_dir=None,
         rollback_seconds=120,
         force=i_have_console_access,
-        output_format=output_format,
-        output=output,
+        outputs=found,
         fail_on=Severity.LOW,
         catalog_dir=catalog_dir,
         quiet=False,

@@ -10,14 +10,18 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from agent.exit_codes import ExitCode
 from agent.inventory.model import Connection, Inventory, Node
+from agent.report import ReportFormat
 from agent.secret import Secret
 from agent.transport.options import PassphraseSource
+
+if TYPE_CHECKING:
+    from agent.report.outputs import Destination
 
 # Site overlays (agent/overlay.py): the same option on scan, checks, plan and render.
 Overlays = Annotated[
@@ -29,6 +33,33 @@ Overlays = Annotated[
         "the overlays/ of --catalog-dir).",
     ),
 ]
+
+
+# Report destinations (agent/report/outputs.py): the same option on scan and plan.
+Outputs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE|FORMAT=PATH",
+        help="Write a report here, atomically (repeatable). The format comes from the extension "
+        "(.json .xml=JUnit .html .prom .txt), or FORMAT=PATH; a lone -o with --format uses --format.",
+    ),
+]
+
+
+def checked_destinations(values: list[str] | None, fmt: ReportFormat | None) -> list[Destination]:
+    """The run's report destinations, each path checked now: exit 2 naming the path,
+    before any node is contacted, rather than an exception after the whole scan."""
+    from agent.report.outputs import OutputError, check_all, destinations
+    from agent.textsafe import printable
+
+    try:
+        found = destinations(values or [], fmt)
+        check_all(found)
+    except OutputError as exc:
+        raise fail_usage(printable(str(exc), 600)) from None
+    return found
 
 
 def fail_usage(message: str) -> typer.Exit:
@@ -72,17 +103,6 @@ def terminal_width() -> int:
         return max(80, min(os.get_terminal_size().columns, 160))
     except OSError:
         return 120
-
-
-def emit(text: str, output: Path | None, *, mode: int = 0o640) -> None:
-    """Print the report, or write it atomically to `output` with `mode`."""
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from agent.fileio import write_atomic
-
-    write_atomic(output, text, mode)
 
 
 def load_targets(

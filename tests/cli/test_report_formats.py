@@ -125,3 +125,75 @@ def test_plan_renders_every_format_and_changes_nothing(site: Site, tmp_path: Pat
         samples = assert_exposition_format(text)
         assert [v for k, v in samples.items() if k.startswith("nodeward_node_up{")] == [1]
     assert state_of(node, SSHD) == original
+
+
+def _unwritable(kind: str, tmp_path: Path) -> tuple[list[str], str]:
+    """`-o` arguments that cannot all be written, and the path the message must name."""
+    good = str(tmp_path / "fine.json")
+    if kind == "missing-directory":
+        return ["-o", good, "-o", "/nonexistent/dir/x.json"], "/nonexistent/dir/x.json"
+    if kind == "a-directory":
+        (tmp_path / "d.xml").mkdir()
+        return ["-o", good, "-o", str(tmp_path / "d.xml")], str(tmp_path / "d.xml")
+    if kind == "symlink-in-shared-dir":
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o1777)  # /tmp-like: another user could have planted the link
+        (shared / "r.prom").symlink_to("/etc/shadow")
+        return ["-o", good, "-o", str(shared / "r.prom")], str(shared / "r.prom")
+    # A second file whose format nothing says: refused, not guessed.
+    return ["-o", good, "-o", str(tmp_path / "r.weird")], str(tmp_path / "r.weird")
+
+
+@pytest.mark.parametrize("command", [("scan",), ("scan", "--remediate", "--dry-run"), ("plan",)])
+@pytest.mark.parametrize(
+    "kind", ["missing-directory", "a-directory", "symlink-in-shared-dir", "unknown-extension"]
+)
+def test_an_unusable_output_path_exits_2_naming_it_before_any_node_is_contacted(
+    command: tuple[str, ...], kind: str, listener: socket.socket, tmp_path: Path
+) -> None:
+    """Issue 9: `-o /nonexistent/dir/x.json` scanned the whole fleet, then exited 70 with
+    a Python exception name. Every destination is now checked first."""
+    port = listener.getsockname()[1]
+    outputs, named = _unwritable(kind, tmp_path)
+    result = subprocess.run(
+        [str(NODEWARD), *command, "--hosts", f"ssh://scanner@127.0.0.1:{port}", "--connect-timeout", "2",
+         *outputs],
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2, (result.stdout, result.stderr[-2000:])
+    assert named in result.stderr and "Error" not in result.stderr  # the path, not an exception name
+    assert len(result.stderr.splitlines()) == 1
+    assert not contacted(listener)
+    assert not (tmp_path / "fine.json").exists()
+
+
+def test_one_scan_writes_every_output_file_in_its_format(site: Site, tmp_path: Path) -> None:
+    """Issue 9: a cron job wanting JSON, a .prom and JUnit scanned the fleet three times.
+    One scan now writes them all, each format from its extension, each with its mode."""
+    node = site.nodes[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    code, stdout, err = site.nodeward(
+        "scan", "-q", "-o", str(out / "a.json"), "-o", str(out / "b.prom"), "-o", str(out / "c.xml"),
+        "-o", str(out / "d.html"), "-o", str(out / "e.txt"), "--output", f"junit={out / 'f.junit'}",
+        checks=(CHECK,),
+    )  # fmt: skip
+    assert code == 1, err[-3000:]  # the weak node fails the check
+    assert stdout == ""
+    document = json.loads((out / "a.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert node_doc(document, node)["execs"] == 1  # one scan, one exec
+    samples = assert_exposition_format((out / "b.prom").read_text())
+    assert [v for k, v in samples.items() if k.startswith("nodeward_node_up{")] == [1]
+    for junit_file in ("c.xml", "f.junit"):
+        (suite,) = parse_xml((out / junit_file).read_text()).findall("testsuite")
+        (case,) = suite.findall("testcase")
+        assert case.get("name") == CHECK and case.find("failure") is not None
+    assert (out / "d.html").read_text().lstrip().lower().startswith("<!doctype html")
+    text = (out / "e.txt").read_text()
+    assert CHECK in text and "\x1b" not in text
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert modes == {"a.json": 0o640, "b.prom": 0o644, "c.xml": 0o640, "d.html": 0o640, "e.txt": 0o640,
+                     "f.junit": 0o640}  # fmt: skip
