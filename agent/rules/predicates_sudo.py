@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import StrictStr, model_validator
+from pydantic import StrictBool, StrictStr, model_validator
 
 from agent.facts.model import FactValue
 from agent.facts.sudoers.fact import ADMIN_GROUPS, Evaluator, Grant, SudoersFact
@@ -161,19 +161,26 @@ def _policy_valid(fact: SudoersFact, node: Node) -> Verdict:
 
 class SudoersModes(FamilyArgs):
     """The policy files at most `file_mode` and the included directories at most
-    `dir_mode`, all root:root (CIS, SSG file_permissions_sudoers*)."""
+    `dir_mode`, owned by root (CIS, SSG file_permissions_sudoers*). Two weights: a file
+    or directory others can write (or another user owns) decides what sudo grants; a
+    mode above CIS's 0440/0750 with nothing writable is hygiene."""
 
     file_mode: Mode
-    dir_mode: Mode | None = None  # judged by the includes check only
+    dir_mode: Mode | None = None  # judged by the includes checks only
+    root_group: StrictBool = True  # the group must be root too (not only the owner)
+
+    @property
+    def owner(self) -> str:
+        return "root:root" if self.root_group else "owned by root"
 
 
 def _main_file_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> Verdict:
     info = fact.files.get(fact.main)
     if info is None or not info.exists:
         return Verdict(Status.ERROR, f"{fact.main} was not found")
-    problems = _mode_problems(info.perms, info.uid, info.gid, args.file_mode)
+    problems = _mode_problems(info.perms, info.uid, info.gid, args.file_mode, root_group=args.root_group)
     evidence = _ev(
-        f"{info.perms:04o} uid {info.uid} gid {info.gid}", f"{args.file_mode:04o} root:root", fact.main
+        f"{info.perms:04o} uid {info.uid} gid {info.gid}", f"{args.file_mode:04o} {args.owner}", fact.main
     )
     if problems:
         return Verdict(Status.FAIL, f"{fact.main}: {', '.join(problems)}", (evidence,))
@@ -192,7 +199,9 @@ def _include_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> V
             checked += 1
             if args.dir_mode is None:
                 continue
-            problems = _mode_problems(info.perms, info.uid, info.gid, args.dir_mode)
+            problems = _mode_problems(
+                info.perms, info.uid, info.gid, args.dir_mode, root_group=args.root_group
+            )
             if problems:
                 why = info.insecure()
                 ignored = f" — sudo ignores the whole directory ({why})" if why else ""
@@ -200,7 +209,7 @@ def _include_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> V
                 evidence.append(
                     _ev(
                         f"{info.perms:04o} uid {info.uid} gid {info.gid}",
-                        f"{args.dir_mode:04o} root:root or stricter",
+                        f"{args.dir_mode:04o} or stricter, {args.owner}",
                         use.resolved,
                     )
                 )
@@ -210,7 +219,7 @@ def _include_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> V
         if not info.is_regular:
             continue
         checked += 1
-        problems = _mode_problems(info.perms, info.uid, info.gid, args.file_mode)
+        problems = _mode_problems(info.perms, info.uid, info.gid, args.file_mode, root_group=args.root_group)
         if problems:
             why = info.insecure()
             effect = (
@@ -224,7 +233,7 @@ def _include_permissions(args: SudoersModes, fact: SudoersFact, node: Node) -> V
             evidence.append(
                 _ev(
                     f"{info.perms:04o} uid {info.uid} gid {info.gid}",
-                    f"{args.file_mode:04o} root:root or stricter",
+                    f"{args.file_mode:04o} or stricter, {args.owner}",
                     path,
                 )
             )

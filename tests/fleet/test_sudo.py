@@ -344,7 +344,7 @@ def test_hardened_node_passes_every_sudo_and_accounts_check(
     result = _scan(fleet, fleet_keys, tmp_path, (node, allow))["sudohard"]
     assert result["error"] is None, result["error"]
     status = statuses(result)
-    assert len(status) == 25
+    assert len(status) == 26  # sudo_include_permissions and sudo_include_modes_strict (issue 10)
     bad = {check: _finding(result, check)["reason"] for check, verdict in status.items() if verdict != "pass"}
     assert bad == {}
     assert "only allow-listed accounts" in _finding(result, "sudo_nopasswd_not_used")["reason"]
