@@ -246,7 +246,12 @@ def scan(
         run = scanning.scan(fleet, selected, options, progress_for(quiet=quiet))
         signals.hold()  # the scan is over: from here a signal cannot cut the report
         write_reports(found, run, style)
-    raise typer.Exit(for_run(run, severity))
+    code = for_run(run, severity)
+    if quiet and code != ExitCode.OK:  # quiet is for success only: a failure says why
+        from agent.report.summary import one_line
+
+        typer.echo(one_line(run, severity), err=True)
+    raise typer.Exit(code)
 
 
 @app.command("checks")

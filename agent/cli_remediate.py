@@ -232,7 +232,12 @@ def run_remediation(
     write_all(outputs, run, style or Style(fail_on=fail_on))
     for outcome in run.busy:  # told on stderr even with --quiet or a machine format
         typer.echo(f"nodeward: node {outcome.node.name}: {_safe(outcome.message)}", err=True)
-    return int(for_remediation(run, fail_on))
+    code = for_remediation(run, fail_on)
+    if quiet and code != ExitCode.OK:  # quiet is for success only: a failure says why
+        from agent.report.summary import one_line
+
+        typer.echo(one_line(run.after(), fail_on), err=True)
+    return int(code)
 
 
 def _ask(plan: NodePlan, preview: Report) -> bool:

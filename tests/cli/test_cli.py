@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -123,6 +125,54 @@ def test_junit_is_red_exactly_when_the_exit_code_is(fail_on: str) -> None:
     assert red == (result.returncode == 1)
     # The totals CI shows agree with the elements.
     assert int(root.get("failures") or 0) == sum(1 for _ in root.iter("failure"))
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: a node that refuses every connection."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def cron_env(**extra: str) -> dict[str, str]:
+    """What cron gives a job: no TERM, no terminal (capture_output), a minimal PATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TERM", "COLUMNS", "NO_COLOR", "FORCE_COLOR")}
+    return {**env, **extra}
+
+
+def test_quiet_run_that_exits_non_zero_says_why_in_exactly_one_stderr_line(
+    closed_port: int, tmp_path: Path
+) -> None:
+    """Issue 9: `-q -o report.json` with a node down exited 3 and printed nothing, and
+    the documented unit's SuccessExitStatus hid the rest. One line now names the node."""
+    result = subprocess.run(
+        [str(NODEWARD), "scan", "-q", "--hosts", f"ssh://scanner@127.0.0.1:{closed_port},local://",
+         "--connect-timeout", "2", "-o", str(tmp_path / "report.json")],
+        capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL, env=cron_env(),
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("nodeward: 2 nodes, 1 not scanned (127.0.0.1: connect), "), line
+    assert line.endswith(" error") and " fail, " in line
+
+
+@pytest.mark.parametrize("quiet", [(), ("-q",)], ids=["default", "quiet"])
+def test_a_cron_run_prints_no_escape_sequence_and_no_carriage_return(
+    quiet: tuple[str, ...], closed_port: int
+) -> None:
+    """From cron (no TTY, TERM unset) the output is mailed: a progress bar's \r or a
+    colour code would arrive as garbage. Every line, stdout and stderr, is plain."""
+    result = subprocess.run(
+        [str(NODEWARD), "scan", *quiet, "--hosts", f"ssh://scanner@127.0.0.1:{closed_port},local://",
+         "--connect-timeout", "2"],
+        capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL, env=cron_env(),
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    both = result.stdout + result.stderr
+    assert "\x1b" not in both and "\r" not in both
+    assert result.stderr.strip()  # and not silent, quiet or not
 
 
 @pytest.mark.parametrize(
