@@ -105,8 +105,11 @@ nw_who() {
   case $nw_u in '' | *[!a-z0-9_-]*) nw_u=- ;; esac
   printf '%s %s %s' "$nw_ids" "$nw_x" "$nw_u"
 }
-nw_selfns=$(readlink /proc/self/ns/mnt 2>/dev/null)
-# nw_ns PID: "host" when PID shares this shell's mount namespace, "other" when it runs in
+# "The host" is PID 1's mount namespace, not this shell's: an sshd unit with PrivateTmp= or
+# ProtectSystem= gives its sessions a namespace of their own, and the kubelet would then
+# look like a container. Unreadable (no root): this shell's, where nothing is trusted anyway.
+nw_selfns=$(readlink /proc/1/ns/mnt 2>/dev/null || readlink /proc/self/ns/mnt 2>/dev/null)
+# nw_ns PID: "host" when PID shares the host's mount namespace, "other" when it runs in
 # another one (a container), "-" when either cannot be read.
 nw_ns() {
   nw_mn=$(readlink "/proc/$1/ns/mnt" 2>/dev/null)
@@ -400,6 +403,7 @@ class K8sComponents:
     notes: tuple[str, ...] = ()  # what could not be read or decided, for the report
     embedders: Mapping[str, int] = field(default_factory=dict)  # "k3s" -> pid of the k3s process
     impostors: tuple[Impostor, ...] = ()
+    undecided: tuple[str, ...] = ()  # why the roles cannot be told (parse() makes the fact Unavailable)
 
     def get(self, kind: str) -> Component | None:
         """The running process of `kind`; else its static pod manifest. parse() refuses
@@ -530,10 +534,21 @@ def manifest_argv(data: bytes, path: str) -> tuple[str, tuple[str, ...]] | str:
             continue
         command = _strings(container.get("command"))
         args = _strings(container.get("args"))
-        argv = (*command, *args)
-        if argv and basename(argv[0]) in KINDS:
+        argv = _component_tail((*command, *args))
+        if argv:
             return basename(argv[0]), argv
     return f"{path}: no container runs a Kubernetes component"
+
+
+def _component_tail(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """The argv from the component on: the whole argv when argv[0] is the component, or,
+    behind a wrapper that execs it (kops' `/go-runner --log-file=... --also-stdout
+    /usr/local/bin/kube-apiserver --flags`), the tail that the container's process runs.
+    A flag never counts (`--log-file=/var/log/kube-apiserver.log` is not the binary)."""
+    for index, arg in enumerate(argv):
+        if not arg.startswith("-") and basename(arg) in KINDS:
+            return argv[index:]
+    return ()
 
 
 def _strings(value: object) -> tuple[str, ...]:
@@ -628,7 +643,40 @@ def assemble(records: Records) -> K8sComponents:
     running = {c.kind for c in components}
     # The running process is the truth; its manifest may be pending a restart.
     components.extend(p for p in pods if p.kind not in running)
-    return K8sComponents(tuple(components), tuple(manifests), tuple(notes), embedders, tuple(impostors))
+    undecided = _unmatched_static_pods(impostors, pods, manifests, records, running)
+    return K8sComponents(
+        tuple(components), tuple(manifests), tuple(notes), embedders, tuple(impostors), undecided
+    )
+
+
+def _unmatched_static_pods(
+    impostors: Sequence[Impostor],
+    pods: Sequence[Component],
+    manifests: Sequence[str],
+    records: Records,
+    running: set[str],
+) -> tuple[str, ...]:
+    """A component in a container that is not exactly its manifest's static pod, on a
+    node whose manifests name that kind (or that has a manifest nodeward could not read):
+    it may well be the node's real control plane behind a wrapper nodeward does not know
+    (old kops: `sh -c "... exec kube-apiserver ..."`). Dropping it would quietly take the
+    control-plane role away and every API server check with it; the role is unknown."""
+    in_containers = {
+        i.kind
+        for i in impostors
+        if i.kind in CONTROL_PLANE_KINDS | {ETCD}
+        and any(p.pid == i.pid and p.who.host_ns is False for p in records.processes)
+    }
+    declared = {p.kind for p in pods}
+    unread = len(manifests) > len(pods)
+    reasons: list[str] = []
+    for kind in sorted(in_containers - running):
+        if kind not in declared and not unread:
+            continue
+        pids = ", ".join(str(i.pid) for i in impostors if i.kind == kind)
+        which = "its manifest describes" if kind in declared else "of a manifest nodeward could read"
+        reasons.append(f"a {kind} in a container (pid {pids}) is not exactly the static pod {which}")
+    return tuple(reasons)
 
 
 def _k3s_components(process: Process, journal: Sequence[str], notes: list[str]) -> Iterator[Component]:
@@ -692,7 +740,7 @@ def parse(section: RawSection, context: Mapping[str, str]) -> FactValue:
         return Unavailable(str(exc))
     if records.incomplete:
         return Unavailable(f"Kubernetes discovery is incomplete: {'; '.join(records.incomplete)}")
-    unsure = ambiguous(found.components)
+    unsure = ambiguous(found.components) + found.undecided
     if unsure:
         return Unavailable(f"{'; '.join(unsure)}: nodeward will not pick one to judge")
     if not found.components and not found.impostors:

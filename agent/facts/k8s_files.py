@@ -55,7 +55,10 @@ SCRIPT = (
     + r"""
 nw_nl='
 '
-nw_selfns=$(readlink /proc/self/ns/mnt 2>/dev/null)
+# "The host" is PID 1's mount namespace, not this shell's: an sshd unit with PrivateTmp= or
+# ProtectSystem= gives its sessions a namespace of their own, and the kubelet would then
+# look like a container. Unreadable (no root): this shell's, where nothing is trusted anyway.
+nw_selfns=$(readlink /proc/1/ns/mnt 2>/dev/null || readlink /proc/self/ns/mnt 2>/dev/null)
 nw_isname() {
   case $1 in
     kubelet | kube-apiserver | etcd | kube-controller-manager | kube-scheduler | kube-proxy) return 0 ;;
@@ -968,8 +971,13 @@ def host_mounts(text: str, path: str) -> tuple[str, ...]:
         if not isinstance(container, Mapping):
             continue
         command = container.get("command")
-        first = command[0] if isinstance(command, list) and command else ""
-        if not isinstance(first, str) or posixpath.basename(first) not in CONTROL_PLANE:
+        words = command if isinstance(command, list) else []
+        # The component may sit behind a wrapper that execs it (kops' /go-runner ...
+        # /usr/local/bin/kube-apiserver --flags): any word of the command that is not a flag.
+        if not any(
+            isinstance(w, str) and not w.startswith("-") and posixpath.basename(w) in CONTROL_PLANE
+            for w in words
+        ):
             continue
         for mount in container.get("volumeMounts") or ():
             if not isinstance(mount, Mapping) or mount.get("subPath") or mount.get("subPathExpr"):

@@ -63,9 +63,41 @@ def test_a_control_plane_container_is_believed_only_as_the_static_pod_its_manife
     apiserver = found.get("kube-apiserver")
     assert apiserver is not None and apiserver.pid == 30 and apiserver.in_container
     assert [i.pid for i in found.impostors] == [31]
-    # Without a believed kubelet nothing runs static pods: the same container is not believed.
+    # Without a believed kubelet nothing explains the container, and it may still be the
+    # node's control plane: the roles are unknown (ERROR), never quietly dropped.
     alone = _components(pod + _manifest())
-    assert isinstance(alone, kc.K8sComponents) and [i.pid for i in alone.impostors] == [30]
+    assert isinstance(alone, Unavailable) and "kube-apiserver in a container (pid 30)" in alone.reason
+
+
+def _manifest_text(command: tuple[str, ...]) -> str:
+    text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: c\n    command:\n"
+    text += "".join(f"    - {arg!r}\n" for arg in command)
+    path = b"/etc/kubernetes/manifests/kube-apiserver.manifest".hex()
+    return f"F manifest {path}\n{text.encode().hex()}\n.\n"
+
+
+def test_a_kops_static_pod_behind_go_runner_keeps_its_role() -> None:
+    """kops runs `/go-runner --log-file=... --also-stdout /usr/local/bin/kube-apiserver ...`;
+    the container's process is the tail from the component on (second review, finding 1)."""
+    binary = ("/usr/local/bin/kube-apiserver", *APISERVER[1:])
+    wrapped = ("/go-runner", "--log-file=/var/log/kube-apiserver.log", "--also-stdout", *binary)
+    kubelet_line = _p(20, "/usr/bin/kubelet", ("/usr/bin/kubelet",), HOST)
+    found = _components(kubelet_line + _p(30, binary[0], binary, OTHER) + _manifest_text(wrapped))
+    assert isinstance(found, kc.K8sComponents), found
+    assert "control-plane" in found.roles and found.impostors == ()
+    apiserver = found.get("kube-apiserver")
+    assert apiserver is not None and apiserver.pid == 30
+
+
+def test_a_control_plane_container_a_wrapper_hides_from_its_manifest_makes_the_roles_unknown() -> None:
+    """Older kops: `/bin/sh -c "mkfifo ...; exec /usr/local/bin/kube-apiserver ..."`: the
+    manifest names no component nodeward can match, so the role is unknown, never dropped."""
+    binary = ("/usr/local/bin/kube-apiserver", *APISERVER[1:])
+    wrapped = ("/bin/sh", "-c", "mkfifo /tmp/pipe; exec " + " ".join(binary))
+    kubelet_line = _p(20, "/usr/bin/kubelet", ("/usr/bin/kubelet",), HOST)
+    found = _components(kubelet_line + _p(30, binary[0], binary, OTHER) + _manifest_text(wrapped))
+    assert isinstance(found, Unavailable), found
+    assert "kube-apiserver in a container (pid 30)" in found.reason
 
 
 def test_two_believed_kubelets_that_disagree_make_both_facts_unavailable_never_a_pick() -> None:
