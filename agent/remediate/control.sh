@@ -548,8 +548,15 @@ name_safe() {
 		fi
 		pin=$(awk -F "$TAB" -v s="$seq" '$1 == s { print $2; exit }' "$D/pins" 2>/dev/null)
 		if [ -z "$pin" ] || [ "$(stat -c '%d:%i' -- "$path")" != "$pin" ]; then
-			say "$path not restored: it is no longer the file this run changed"
-			return 1
+			# Another inode under the same name: a later run's content fix (and its own
+			# rollback) or a package update replaced the file by rename. Only root can do
+			# that here (safe_parent: every directory of the name is root's alone), and
+			# intact() has already compared mode and owner with what this run installed;
+			# a hard link to some other file is still refused.
+			if [ ! -f "$path" ] || [ "$(stat -c '%h' -- "$path")" != 1 ]; then
+				say "$path not restored: it is no longer the file this run changed"
+				return 1
+			fi
 		fi
 		;;
 	esac

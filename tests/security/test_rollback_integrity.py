@@ -237,3 +237,25 @@ def wait_locked(node: FleetNode) -> None:
     while node.exec(["flock", "-n", f"{BACKUPS}/.lock", "true"], check=False).returncode == 0:
         assert time.monotonic() < deadline, "the test's lock holder never took the lock"
         time.sleep(0.05)
+
+
+def test_a_mode_fix_rolls_back_after_a_later_content_fix_replaced_the_file(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """run1 narrows sshd_config's mode (the node pins its inode), run2 rewrites the file
+    (a new inode by rename), run2 is rolled back (another new inode). Rolling back run1
+    then used to be refused as 'no longer the file this run changed', although only root
+    can replace a file there and its mode and owner are exactly what run1 installed
+    (second review, finding 4). In reverse order, each run restores the previous state."""
+    node = fleet.start("weak")
+    node.exec(["chmod", "0644", "/etc/ssh/sshd_config"])
+    site = make_site(fleet, [node], tmp_path / "bastion")
+    original = state_of(node, FILES)
+    run1 = remediate(site, ("sshd_config_files_protected",))
+    after_run1 = state_of(node, FILES)
+    assert after_run1["/etc/ssh/sshd_config"].split()[0] == "600"
+    run2 = remediate(site, RUN1)
+    assert_restored(site, run2)
+    assert state_of(node, FILES) == after_run1
+    assert_restored(site, run1)
+    assert state_of(node, FILES) == original
