@@ -18,7 +18,7 @@ what matters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import StrictInt, StrictStr, model_validator
@@ -37,10 +37,10 @@ from agent.facts.model import Unavailable
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Facts, Family, FamilyArgs
+from agent.rules.phrasing import bounded_verdict
 from agent.rules.verdict import Verdict
 from agent.textsafe import printable
 
-MAX_EVIDENCE = 25
 ControlPlaneKind = Literal["kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler"]
 
 ROLE_OF: Mapping[str, str] = {
@@ -56,10 +56,6 @@ _DEFAULTS_OF: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def verdict(status: Status, reason: str, evidence: Sequence[Evidence] = ()) -> Verdict:
-    return Verdict(status, printable(reason, 1200), tuple(evidence[:MAX_EVIDENCE]))
-
-
 def optional_files(facts: Facts) -> K8sFiles | None:
     found = facts.get("k8s_files")
     return found if isinstance(found, K8sFiles) else None
@@ -70,24 +66,24 @@ def component_of(facts: Facts, node: Node, kind: str) -> Component | Verdict:
     role = ROLE_OF[kind]
     found = facts.get("k8s_components")
     if isinstance(found, Unavailable):
-        return verdict(Status.ERROR, f"k8s_components: {found.reason}")
+        return bounded_verdict(Status.ERROR, f"k8s_components: {found.reason}")
     if found is None:
-        return verdict(Status.ERROR, "the k8s_components fact was not gathered")
+        return bounded_verdict(Status.ERROR, "the k8s_components fact was not gathered")
     component = found.get(kind) if isinstance(found, K8sComponents) else None
     if component is None:
         if role in node.roles:
-            return verdict(
+            return bounded_verdict(
                 Status.ERROR,
                 f"the inventory gives this node the {role} role, but no {kind} process or static pod "
                 "manifest was found: it cannot be judged",
             )
-        return verdict(
+        return bounded_verdict(
             Status.NOT_APPLICABLE,
             f"no {kind} runs on this node (process or static pod manifest); "
             f"{'etcd' if kind == ETCD else 'control-plane'} checks apply where it does",
         )
     if not component.argv_known:
-        return verdict(
+        return bounded_verdict(
             Status.ERROR,
             f"{kind} is embedded in {component.embedded_in} ({component.source}); its arguments are unknown",
         )
@@ -115,7 +111,7 @@ def on_component(kind: str, judge: Judge, facts: Facts, node: Node) -> Verdict:
     try:
         return judge(component, facts)
     except cp.NeedsFiles as exc:
-        return verdict(Status.ERROR, str(exc))
+        return bounded_verdict(Status.ERROR, str(exc))
 
 
 # --- component_flag ------------------------------------------------------------------
@@ -151,10 +147,12 @@ def _is_set(names: tuple[str, ...], component: Component, facts: Facts) -> Verdi
     evidence = [Evidence(shown(s), f"--{n} set to a file", printable(s.source, 600)) for n, s in settings]
     unset = [f"--{n}" for n, s in settings if not s.value]
     if unset:
-        return verdict(
+        return bounded_verdict(
             Status.FAIL, f"{component.kind}: {', '.join(unset)} not set ({component.source})", evidence
         )
-    return verdict(Status.PASS, f"{component.kind}: {', '.join('--' + n for n in names)} set", evidence)
+    return bounded_verdict(
+        Status.PASS, f"{component.kind}: {', '.join('--' + n for n in names)} set", evidence
+    )
 
 
 def _is_bool(name: str, want: bool, component: Component, facts: Facts) -> Verdict:
@@ -163,8 +161,8 @@ def _is_bool(name: str, want: bool, component: Component, facts: Facts) -> Verdi
     expected = "true" if want else "false (or unset, default false)" if name.endswith("auto-tls") else "false"
     evidence = [Evidence(shown(setting), expected, printable(setting.source, 600))]
     if value is want:
-        return verdict(Status.PASS, f"{component.kind} --{name} is {shown(setting)}", evidence)
-    return verdict(
+        return bounded_verdict(Status.PASS, f"{component.kind} --{name} is {shown(setting)}", evidence)
+    return bounded_verdict(
         Status.FAIL,
         f"{component.kind} --{name} is {shown(setting)}, expected {expected}: {setting.source}",
         evidence,
@@ -179,8 +177,8 @@ def _at_least(name: str, minimum: int, component: Component, facts: Facts) -> Ve
     except ValueError:
         number = None
     if number is not None and number >= minimum:
-        return verdict(Status.PASS, f"--{name} is {number}", evidence)
-    return verdict(
+        return bounded_verdict(Status.PASS, f"--{name} is {number}", evidence)
+    return bounded_verdict(
         Status.FAIL, f"--{name} is {shown(setting)}, expected at least {minimum}: {setting.source}", evidence
     )
 
@@ -189,8 +187,8 @@ def _loopback(name: str, component: Component, facts: Facts) -> Verdict:
     setting = setting_of(component, name, facts)
     evidence = [Evidence(shown(setting), "127.0.0.1 (loopback)", printable(setting.source, 600))]
     if cp.loopback_address(setting.value):
-        return verdict(Status.PASS, f"{component.kind} serves on {setting.value}", evidence)
-    return verdict(
+        return bounded_verdict(Status.PASS, f"{component.kind} serves on {setting.value}", evidence)
+    return bounded_verdict(
         Status.FAIL,
         f"{component.kind} --{name} is {shown(setting)}: its secure port answers on every interface "
         f"({setting.source})",
@@ -205,7 +203,7 @@ def flag_judge(args: ComponentFlag) -> Judge:
         flags = component.flags
         elsewhere = [f for f in args.undecided_if_set if flags.has(f)]
         if elsewhere and not any(flags.has(f) for f in args.flags):
-            return verdict(
+            return bounded_verdict(
                 Status.ERROR,
                 f"{component.kind}: --{args.flags[0]} is configured in --{elsewhere[0]}, "
                 "which nodeward does not read yet",
@@ -253,18 +251,18 @@ def _modes(args: AuthorizationModes, component: Component, facts: Facts) -> Verd
     expected = f"includes {args.include}" if args.include else f"does not include {args.exclude}"
     evidence = [Evidence(listed, expected, printable(modes.source, 600))]
     if args.include is not None and args.include not in modes.modes:
-        return verdict(
+        return bounded_verdict(
             Status.FAIL,
             f"authorization modes are {listed}: {args.include} is missing ({modes.source})",
             evidence,
         )
     if args.exclude is not None and args.exclude in modes.modes:
-        return verdict(
+        return bounded_verdict(
             Status.FAIL,
             f"authorization modes are {listed}: {args.exclude} authorises every request ({modes.source})",
             evidence,
         )
-    return verdict(Status.PASS, f"authorization modes are {listed}", evidence)
+    return bounded_verdict(Status.PASS, f"authorization modes are {listed}", evidence)
 
 
 def judge_authorization_modes(args: AuthorizationModes, facts: Facts, node: Node) -> Verdict:

@@ -31,10 +31,9 @@ from agent.facts.model import Absent, Unavailable
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
 from agent.rules.families import Facts, Family, FamilyArgs
+from agent.rules.phrasing import bounded_verdict
 from agent.rules.verdict import Verdict
 from agent.textsafe import printable
-
-MAX_EVIDENCE = 25
 
 
 def octal_mode(value: object) -> int:
@@ -87,19 +86,15 @@ class FilePermissions(FamilyArgs):
         return self
 
 
-def _verdict(status: Status, reason: str, evidence: Sequence[Evidence] = ()) -> Verdict:
-    return Verdict(status, printable(reason, 1200), tuple(evidence[:MAX_EVIDENCE]))
-
-
 def files_fact(facts: Facts) -> K8sFiles | Verdict:
     found = facts.get(kf.FACT)
     if isinstance(found, K8sFiles):
         return found
     if isinstance(found, Unavailable):
-        return _verdict(Status.ERROR, f"{kf.FACT}: {found.reason}")
+        return bounded_verdict(Status.ERROR, f"{kf.FACT}: {found.reason}")
     if isinstance(found, Absent):
-        return _verdict(Status.NOT_APPLICABLE, f"{kf.FACT}: {found.reason}")
-    return _verdict(Status.ERROR, f"this check needs the {kf.FACT} fact, which was not gathered")
+        return bounded_verdict(Status.NOT_APPLICABLE, f"{kf.FACT}: {found.reason}")
+    return bounded_verdict(Status.ERROR, f"this check needs the {kf.FACT} fact, which was not gathered")
 
 
 def discovered(facts: Facts, kinds: Sequence[str]) -> bool:
@@ -114,7 +109,7 @@ def only_where(gate: OnlyWhere | None, facts: Facts, node: Node) -> Verdict | No
     """NOT_APPLICABLE unless the inventory role is given or a component is found."""
     if gate is None or gate.role in node.roles or discovered(facts, gate.running):
         return None
-    return _verdict(
+    return bounded_verdict(
         Status.NOT_APPLICABLE,
         f"no {' or '.join(gate.running)} runs here (process or static pod manifest) and the inventory "
         f"does not give this node the {gate.role} role",
@@ -227,14 +222,16 @@ def judge_file_permissions(args: FilePermissions, facts: Facts, node: Node) -> V
     chosen = [ref for ref in named if not ref.inside]
     if not chosen and inside:
         ref = inside[0]
-        return _verdict(
+        return bounded_verdict(
             Status.NOT_APPLICABLE,
             f"the {args.what} is used only inside a container: {ref.shown}, {ref.why}; it is not a file "
             "of this node (judge it where the pod's volume comes from)",
             [file_evidence(r, "a file on this node") for r in inside],
         )
     if not chosen:
-        return _verdict(Status.NOT_APPLICABLE, f"no {args.what} on this node{none_found(args.files, files)}")
+        return bounded_verdict(
+            Status.NOT_APPLICABLE, f"no {args.what} on this node{none_found(args.files, files)}"
+        )
     missing = [ref for ref in chosen if ref.stat is None]
     problems = [
         (ref, text) for ref in chosen if ref.stat is not None and (text := _problem(args, ref, ref.stat))
@@ -246,21 +243,21 @@ def judge_file_permissions(args: FilePermissions, facts: Facts, node: Node) -> V
         texts = [text for _, text in problems]
         more = f" (and {len(texts) - 3} more)" if len(texts) > 3 else ""
         notes = dict.fromkeys(_barrier_note(ref) for ref, _ in problems if _exposed(args, ref))
-        return _verdict(Status.FAIL, " | ".join(texts[:3]) + more + "".join(notes), evidence)
+        return bounded_verdict(Status.FAIL, " | ".join(texts[:3]) + more + "".join(notes), evidence)
     if missing and not args.missing_passes_because:
         ref = missing[0]
-        return _verdict(
+        return bounded_verdict(
             Status.ERROR,
             f"{ref.shown} is named ({ref.why}) but stat found no such file on the node",
             evidence,
         )
     if missing and len(missing) == len(chosen):
-        return _verdict(
+        return bounded_verdict(
             Status.PASS, f"{missing[0].shown} does not exist: {args.missing_passes_because}", evidence
         )
     good = ", ".join(sorted({ref.stat.text for ref in chosen if ref.stat is not None}))
     also = f"; {len(inside)} more used only inside a container, not node files" if inside else ""
-    return _verdict(Status.PASS, f"{args.what}: {len(chosen)} checked, {good}{also}", evidence)
+    return bounded_verdict(Status.PASS, f"{args.what}: {len(chosen)} checked, {good}{also}", evidence)
 
 
 def none_found(role: str, files: K8sFiles) -> str:

@@ -1,4 +1,4 @@
-"""Small wording helpers shared by the package, kernel, MAC and audit predicates."""
+"""Small wording helpers shared by predicates and families."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from collections.abc import Iterable
 from agent.facts.packages.model import DAY
 from agent.findings import Evidence, Status
 from agent.rules.verdict import Verdict
-from agent.textsafe import render_value
+from agent.textsafe import printable, render_value
+
+MAX_EVIDENCE = 25
+
+
+def bounded_verdict(status: Status, reason: str, evidence: Iterable[Evidence] = ()) -> Verdict:
+    """A verdict whose reason is escaped and capped, with at most MAX_EVIDENCE lines of
+    evidence: Kubernetes file and flag judgements can name hundreds of files."""
+    return Verdict(status, printable(reason, 1200), tuple(evidence)[:MAX_EVIDENCE])
 
 
 def verdict(status: Status, reason: str, evidence: Iterable[Evidence] = ()) -> Verdict:

@@ -22,9 +22,9 @@ from agent.rules.family_component_flag import (
     on_component,
     setting_of,
     shown,
-    verdict,
 )
 from agent.rules.family_file_permissions import OnlyWhere, file_evidence, files_fact, none_found, only_where
+from agent.rules.phrasing import bounded_verdict
 from agent.rules.verdict import Predicate, Verdict
 from agent.textsafe import printable
 
@@ -39,13 +39,13 @@ def _node_restriction(component: Component, facts: Facts) -> Verdict:
         Evidence(shown(disabled), "does not include NodeRestriction", printable(disabled.source, 600)),
     ]
     if on and not off:
-        return verdict(Status.PASS, "the NodeRestriction admission plugin is enabled", evidence)
+        return bounded_verdict(Status.PASS, "the NodeRestriction admission plugin is enabled", evidence)
     why = (
         "disabled by --disable-admission-plugins"
         if off
         else "not in --enable-admission-plugins (not a default plugin)"
     )
-    return verdict(
+    return bounded_verdict(
         Status.FAIL, f"NodeRestriction is {why}: kubelets can modify other nodes' objects", evidence
     )
 
@@ -67,8 +67,8 @@ def _etcd_urls(component: Component, facts: Facts) -> Verdict:
             f"--{name} {printable(item.url, 120)}: {item.problem}" for item in listeners if item.problem
         )
     if problems:
-        return verdict(Status.FAIL, "; ".join(problems[:4]), evidence)
-    return verdict(Status.PASS, "etcd listens on specific addresses, with TLS off loopback", evidence)
+        return bounded_verdict(Status.FAIL, "; ".join(problems[:4]), evidence)
+    return bounded_verdict(Status.PASS, "etcd listens on specific addresses, with TLS off loopback", evidence)
 
 
 def _unique_ca(component: Component, facts: Facts) -> Verdict:
@@ -82,27 +82,33 @@ def _unique_ca(component: Component, facts: Facts) -> Verdict:
     apiserver = components.get(APISERVER) if isinstance(components, K8sComponents) else None
     evidence = [Evidence(shown(etcd_ca), "a CA of etcd's own", printable(etcd_ca.source, 600))]
     if not etcd_ca.value:
-        return verdict(Status.FAIL, "etcd trusts no client CA (--trusted-ca-file not set)", evidence)
+        return bounded_verdict(Status.FAIL, "etcd trusts no client CA (--trusted-ca-file not set)", evidence)
     if apiserver is None:
-        return verdict(Status.ERROR, "no kube-apiserver found here to compare etcd's CA with", evidence)
+        return bounded_verdict(
+            Status.ERROR, "no kube-apiserver found here to compare etcd's CA with", evidence
+        )
     cluster_ca = cp.flag_setting(apiserver, "client-ca-file", {})
     evidence.append(Evidence(shown(cluster_ca), "differs from etcd's CA", printable(cluster_ca.source, 600)))
     if not cluster_ca.value:
-        return verdict(Status.ERROR, "the API server names no --client-ca-file to compare with", evidence)
+        return bounded_verdict(
+            Status.ERROR, "the API server names no --client-ca-file to compare with", evidence
+        )
     if cluster_ca.value == etcd_ca.value:
-        return verdict(Status.FAIL, f"etcd trusts the cluster CA itself ({etcd_ca.value})", evidence)
+        return bounded_verdict(Status.FAIL, f"etcd trusts the cluster CA itself ({etcd_ca.value})", evidence)
     mine = files.digest(component.pid, etcd_ca.value)
     theirs = files.digest(apiserver.pid, cluster_ca.value)
     if mine is None or theirs is None:
-        return verdict(Status.ERROR, "the CA files could not be read to compare their content", evidence)
+        return bounded_verdict(
+            Status.ERROR, "the CA files could not be read to compare their content", evidence
+        )
     evidence.append(Evidence(f"sha256 {mine[:16]}… vs {theirs[:16]}…", "different", "sha256sum on the node"))
     if mine == theirs:
-        return verdict(
+        return bounded_verdict(
             Status.FAIL,
             f"{etcd_ca.value} is a copy of the cluster CA {cluster_ca.value} (same sha256)",
             evidence,
         )
-    return verdict(Status.PASS, "etcd trusts a CA of its own", evidence)
+    return bounded_verdict(Status.PASS, "etcd trusts a CA of its own", evidence)
 
 
 def _encryption_strong(component: Component, facts: Facts) -> Verdict:
@@ -112,7 +118,7 @@ def _encryption_strong(component: Component, facts: Facts) -> Verdict:
     setting = setting_of(component, "encryption-provider-config", facts)
     if not setting.value:
         evidence = [Evidence("(not set)", "an EncryptionConfiguration", printable(setting.source, 600))]
-        return verdict(
+        return bounded_verdict(
             Status.FAIL, "no encryption provider configuration: Secrets are written in plain text", evidence
         )
     doc = files.doc(component.pid, setting.value)
@@ -123,7 +129,7 @@ def _encryption_strong(component: Component, facts: Facts) -> Verdict:
         evidence = [
             Evidence("(unreadable)", "first provider for secrets is not identity", printable(source, 600))
         ]
-        return verdict(Status.ERROR, f"{setting.value}: {why}", evidence)
+        return bounded_verdict(Status.ERROR, f"{setting.value}: {why}", evidence)
     shown = ", ".join(found.providers) or "(none)"
     evidence = [
         Evidence(
@@ -133,25 +139,25 @@ def _encryption_strong(component: Component, facts: Facts) -> Verdict:
         )
     ]
     if not found.covered:
-        return verdict(
+        return bounded_verdict(
             Status.FAIL, f"{setting.value} has no entry for secrets: Secrets are not encrypted", evidence
         )
     if not found.providers or found.providers[0] == "identity":
         first = found.providers[0] if found.providers else "no provider"
-        return verdict(
+        return bounded_verdict(
             Status.FAIL,
             f"resources[{found.entry}] in {setting.value} writes Secrets with {first} first: "
             "they are stored unencrypted",
             evidence,
         )
-    return verdict(Status.PASS, f"Secrets are written with {found.providers[0]}", evidence)
+    return bounded_verdict(Status.PASS, f"Secrets are written with {found.providers[0]}", evidence)
 
 
 def _audit_policy(component: Component, facts: Facts) -> Verdict:
     setting = setting_of(component, "audit-policy-file", facts)
     if not setting.value:
         evidence = [Evidence("(not set)", "an audit Policy with rules", printable(setting.source, 600))]
-        return verdict(
+        return bounded_verdict(
             Status.FAIL, "--audit-policy-file is not set: the API server records no audit events", evidence
         )
     files = files_fact(facts)
@@ -163,7 +169,9 @@ def _audit_policy(component: Component, facts: Facts) -> Verdict:
     if isinstance(found, str):
         why = "it does not exist or could not be read" if doc is None else found
         evidence = [Evidence("(unreadable)", "an audit Policy with rules", printable(source, 600))]
-        return verdict(Status.FAIL if doc is None else Status.ERROR, f"{setting.value}: {why}", evidence)
+        return bounded_verdict(
+            Status.FAIL if doc is None else Status.ERROR, f"{setting.value}: {why}", evidence
+        )
     evidence = [
         Evidence(
             f"{found.rules} rules, levels {', '.join(found.levels[:8])}",
@@ -172,8 +180,10 @@ def _audit_policy(component: Component, facts: Facts) -> Verdict:
         )
     ]
     if not found.records_anything:
-        return verdict(Status.FAIL, f"{setting.value} records nothing (no rule above level None)", evidence)
-    return verdict(Status.PASS, f"{setting.value} has {found.rules} rules", evidence)
+        return bounded_verdict(
+            Status.FAIL, f"{setting.value} records nothing (no rule above level None)", evidence
+        )
+    return bounded_verdict(Status.PASS, f"{setting.value} has {found.rules} rules", evidence)
 
 
 def judge_etcd_data_dir_owner(facts: Facts, node: Node) -> Verdict:
@@ -187,7 +197,7 @@ def judge_etcd_data_dir_owner(facts: Facts, node: Node) -> Verdict:
         return gated
     dirs = [ref for ref in files.role(kf.ETCD_DATA_DIR) if ref.sort == "dir" or ref.stat is None]
     if not dirs:
-        return verdict(
+        return bounded_verdict(
             Status.NOT_APPLICABLE,
             f"no etcd data directory on this node{none_found(kf.ETCD_DATA_DIR, files)}",
         )
@@ -214,11 +224,15 @@ def judge_etcd_data_dir_owner(facts: Facts, node: Node) -> Verdict:
         if not owned:
             problems.append(f"{ref.shown} is owned by {ref.stat.owner}:{ref.stat.group}, expected {expected}")
     if problems:
-        return verdict(Status.FAIL, "; ".join(problems[:3]), evidence)
+        return bounded_verdict(Status.FAIL, "; ".join(problems[:3]), evidence)
     if any(ref.stat is None for ref in dirs):
         ref = next(r for r in dirs if r.stat is None)
-        return verdict(Status.ERROR, f"{ref.shown} is named ({ref.why}) but stat found nothing", evidence)
-    return verdict(Status.PASS, "the etcd data directory belongs to the account etcd runs as", evidence)
+        return bounded_verdict(
+            Status.ERROR, f"{ref.shown} is named ({ref.why}) but stat found nothing", evidence
+        )
+    return bounded_verdict(
+        Status.PASS, "the etcd data directory belongs to the account etcd runs as", evidence
+    )
 
 
 def _on(kind: str, judge: Judge) -> Predicate:
