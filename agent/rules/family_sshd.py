@@ -12,7 +12,7 @@ sshd's own pattern syntax (`*` and `?`), matched as sshd matches them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, StrictBool, StrictStr
 
@@ -21,7 +21,6 @@ from agent.facts.sshd.keywords import DEFAULTS
 from agent.facts.sshd.match import match_pattern
 from agent.facts.sshd.sources import attribution, where
 from agent.findings import Evidence, Status
-from agent.inventory.model import Node
 from agent.rules.families import Facts, Family, FamilyArgs
 from agent.rules.verdict import Verdict
 from agent.textsafe import printable
@@ -34,6 +33,13 @@ def on_sshd(facts: Facts, judge: ShdJudge) -> Verdict:
     if not isinstance(fact, SshdConfig):
         return Verdict(Status.ERROR, "the sshd fact is not available")
     return judge(fact)
+
+
+def sshd_family(
+    name: str, args: type[FamilyArgs], judge: Callable[[Any, SshdConfig], Verdict], summary: str
+) -> Family:
+    """A family judged over the sshd fact (ERROR when it is not available)."""
+    return Family(name, args, lambda a, facts, node: on_sshd(facts, lambda fact: judge(a, fact)), summary)
 
 
 def observed(fact: SshdConfig, key: str) -> str | None:
@@ -94,11 +100,11 @@ def _keyword_off(args: KeywordOff, fact: SshdConfig) -> Verdict:
     )
 
 
-KEYWORD_OFF = Family(
-    name="sshd_keyword_off",
-    args=KeywordOff,
-    judge=lambda args, facts, node: on_sshd(facts, lambda fact: _keyword_off(args, fact)),
-    summary="an sshd keyword is `no` in the effective configuration (or overridden, or unsupported)",
+KEYWORD_OFF = sshd_family(
+    "sshd_keyword_off",
+    KeywordOff,
+    _keyword_off,
+    "an sshd keyword is `no` in the effective configuration (or overridden, or unsupported)",
 )
 
 
@@ -125,11 +131,8 @@ def _algorithms(args: Algorithms, fact: SshdConfig) -> Verdict:
     )
 
 
-ALGORITHMS = Family(
-    name="sshd_algorithms",
-    args=Algorithms,
-    judge=lambda args, facts, node: on_sshd(facts, lambda fact: _algorithms(args, fact)),
-    summary="an sshd algorithm list offers none of the forbidden patterns",
+ALGORITHMS = sshd_family(
+    "sshd_algorithms", Algorithms, _algorithms, "an sshd algorithm list offers none of the forbidden patterns"
 )
 
 
@@ -210,13 +213,9 @@ def _reopened(fact: SshdConfig, view: MatchView, key: str) -> Evidence | str | N
     return f"{view.block} not evaluated: {view.note}" if view.note else None
 
 
-def judge_match_keeps_off(args: MatchKeepsOff, facts: Facts, node: Node) -> Verdict:
-    return on_sshd(facts, lambda fact: _match_keeps_off(args, fact))
-
-
-MATCH_KEEPS_OFF = Family(
-    name="sshd_match_keeps_off",
-    args=MatchKeepsOff,
-    judge=judge_match_keeps_off,
-    summary="no Match block gives a connection a more open value than the operator's connection",
+MATCH_KEEPS_OFF = sshd_family(
+    "sshd_match_keeps_off",
+    MatchKeepsOff,
+    _match_keeps_off,
+    "no Match block gives a connection a more open value than the operator's connection",
 )

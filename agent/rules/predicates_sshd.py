@@ -10,7 +10,7 @@ MaxStartups' three-part value, file modes of everything sshd reads (CIS Ubuntu 2
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, StrictStr
 
@@ -19,9 +19,9 @@ from agent.facts.sshd.fact import SshdConfig
 from agent.facts.sshd.walk import FileStat
 from agent.findings import Evidence, Status
 from agent.inventory.model import Node
-from agent.rules.families import Family, FamilyArgs
+from agent.rules.families import FamilyArgs
 from agent.rules.family_file_permissions import Mode
-from agent.rules.family_sshd import keyword_evidence, observed, on_sshd
+from agent.rules.family_sshd import keyword_evidence, observed, on_sshd, sshd_family
 from agent.rules.verdict import Predicate, Verdict
 from agent.textsafe import printable
 
@@ -249,30 +249,24 @@ SSHD_PREDICATES: Mapping[str, Predicate] = {
 }
 
 
-def _family(
-    name: str, args: type[FamilyArgs], judge: Callable[[Any, SshdConfig], Verdict], summary: str
-) -> Family:
-    return Family(name, args, lambda a, facts, node: on_sshd(facts, lambda fact: judge(a, fact)), summary)
-
-
 SSHD_FAMILIES = (
-    _family(
+    sshd_family(
         "sshd_max_startups", MaxStartups, max_startups_limited, "MaxStartups no looser than start:rate:full"
     ),
-    _family(
+    sshd_family(
         "sshd_config_paths_private",
         ConfigFilesProtected,
         files_protected,
         "every file and drop-in directory sshd reads is root's and at most a mode",
     ),
-    _family(
+    sshd_family(
         "sshd_host_keys_protected",
         HostKeysProtected,
         host_keys_protected,
         "host key files at most a mode, root's",
     ),
-    _family(
+    sshd_family(
         "sshd_host_key_strength", HostKeysStrong, host_keys_strong, "no forbidden key type, RSA of N bits"
     ),
-    _family("sshd_moduli_min_bits", ModuliStrong, moduli_strong, "no Diffie-Hellman group below N bits"),
+    sshd_family("sshd_moduli_min_bits", ModuliStrong, moduli_strong, "no Diffie-Hellman group below N bits"),
 )
