@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, StrictStr
 
@@ -262,25 +262,35 @@ def _trust_files(args: TrustFilesAbsent) -> _AccountsJudge:
     return judge
 
 
-ONLY_ROOT_HAS_ID_ZERO = Family(
-    name="only_root_has_id_zero",
-    args=OnlyRootHasIdZero,
-    judge=lambda args, facts, node: _on_accounts(lambda fact, n: _only_root_has_id_zero(args, fact, n))(
-        facts, node
-    ),
-    summary="only root has UID 0, or only group root has GID 0",
+def _accounts_family(
+    name: str, args: type[FamilyArgs], judge: Callable[[Any, AccountsFact, Node], Verdict], summary: str
+) -> Family:
+    """A family judged over the accounts fact (ERROR when it is not available)."""
+    return Family(
+        name,
+        args,
+        lambda a, facts, node: _on_accounts(lambda fact, n: judge(a, fact, n))(facts, node),
+        summary,
+    )
+
+
+ONLY_ROOT_HAS_ID_ZERO = _accounts_family(
+    "only_root_has_id_zero",
+    OnlyRootHasIdZero,
+    _only_root_has_id_zero,
+    "only root has UID 0, or only group root has GID 0",
 )
-ROOT_SSH_MODES = Family(
-    name="root_ssh_modes",
-    args=RootSshModes,
-    judge=lambda args, facts, node: _on_accounts(lambda fact, n: _root_ssh(args, fact, n))(facts, node),
-    summary="/root/.ssh and root's authorized keys are root's and at most a mode",
+ROOT_SSH_MODES = _accounts_family(
+    "root_ssh_modes",
+    RootSshModes,
+    _root_ssh,
+    "/root/.ssh and root's authorized keys are root's and at most a mode",
 )
-TRUST_FILES_ABSENT = Family(
-    name="trust_files_absent",
-    args=TrustFilesAbsent,
-    judge=lambda args, facts, node: _on_accounts(_trust_files(args))(facts, node),
-    summary="no rhosts-style trust or stored-password files of one kind exist",
+TRUST_FILES_ABSENT = _accounts_family(
+    "trust_files_absent",
+    TrustFilesAbsent,
+    lambda args, fact, node: _trust_files(args)(fact, node),
+    "no rhosts-style trust or stored-password files of one kind exist",
 )
 ACCOUNTS_PREDICATES: Mapping[str, Predicate] = {
     "accounts_root_gid_zero": _on_accounts(_root_gid),
