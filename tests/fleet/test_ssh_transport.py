@@ -38,9 +38,9 @@ from tests.fleet.harness import (
     FleetNode,
     load_spec,
 )
+from tests.fleet.sshopts import isolated_ssh_config, ssh_options
 
 LOG_FAILED_PUBLICKEY = r"Failed publickey for \S+ from 127\.0\.0\.1"
-TIMEOUTS = Timeouts(connect=5, banner=5, auth=10, command=30, node_deadline=60)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -49,20 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def ssh_config(tmp_path: Path) -> Path:
-    path = tmp_path / "ssh_config"
-    path.write_text("Host *\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n")
-    return path
-
-
-def _options(ssh_config: Path, known_hosts: Path, key: Path, **overrides: Any) -> SshOptions:
-    settings: dict[str, Any] = {
-        "ssh_config_file": str(ssh_config),
-        "known_hosts_files": (str(known_hosts),),
-        "identity_files": (str(key),),
-        "timeouts": TIMEOUTS,
-    }
-    settings.update(overrides)
-    return SshOptions(**settings)
+    return isolated_ssh_config(tmp_path)
 
 
 def _node(target: FleetNode, **fields: Any) -> Node:
@@ -132,7 +119,7 @@ def test_runs_a_command_and_reports_how_it_connected(
 ) -> None:
     target = fleet.start("debian12_default")
     known = fleet.known_hosts([target])
-    transport = ssh.connect(_node(target), _options(ssh_config, known, fleet_keys.bastion))
+    transport = ssh.connect(_node(target), ssh_options(ssh_config, known, fleet_keys.bastion))
     try:
         assert transport.login_user == "scanner"
         assert _run(transport, "id -un") == (b"scanner\n", b"", 0)
@@ -169,7 +156,7 @@ def test_offers_only_the_configured_identity_even_with_a_loaded_agent(
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
         subprocess.run(["ssh-add", "-q", str(fleet_keys.other)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
-        options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
+        options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
         with_key = ssh.connect(_node(target), options)
         with_key.close()
         _await_count(target, LOG_ACCEPTED_PUBLICKEY, 1)
@@ -185,7 +172,7 @@ def test_forward_agent_from_ssh_config_is_ignored_with_a_note(
     target = fleet.start("debian12_default")
     config = tmp_path / "forwarding_config"
     config.write_text("Host *\n  ForwardAgent yes\n  GlobalKnownHostsFile /dev/null\n")
-    options = _options(config, fleet.known_hosts([target]), fleet_keys.bastion)
+    options = ssh_options(config, fleet.known_hosts([target]), fleet_keys.bastion)
     transport = ssh.connect(_node(target), options)
     try:
         assert _run(transport, 'echo "${SSH_AUTH_SOCK:-none}"')[0] == b"none\n"
@@ -203,7 +190,7 @@ def test_unknown_host_key_is_rejected_and_nothing_runs(
     target = fleet.start("debian12_default")
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    error = _connect_error(_node(target), _options(ssh_config, empty, fleet_keys.bastion))
+    error = _connect_error(_node(target), ssh_options(ssh_config, empty, fleet_keys.bastion))
     assert error.kind is ErrorKind.HOSTKEY
     assert target.host_key_fingerprint() in error.message
     assert f"[127.0.0.1]:{target.port}" in error.message
@@ -222,7 +209,7 @@ def test_changed_host_key_is_rejected_even_with_accept_new(
     before = known.read_text()
     old_fingerprint = target.host_key_fingerprint()
     target.regenerate_host_key()
-    options = _options(ssh_config, known, fleet_keys.bastion, accept_new_host_keys=True)
+    options = ssh_options(ssh_config, known, fleet_keys.bastion, accept_new_host_keys=True)
     error = _connect_error(_node(target), options)
     assert error.kind is ErrorKind.HOSTKEY
     assert "CHANGED" in error.message
@@ -245,7 +232,7 @@ def test_accept_new_appends_one_line_once(
         f"Host *\n  UserKnownHostsFile {known} /dev/null\n  GlobalKnownHostsFile /dev/null\n"
         f"  HashKnownHosts {'yes' if hashed else 'no'}\n"
     )
-    options = _options(config, extra, fleet_keys.bastion, accept_new_host_keys=True)
+    options = ssh_options(config, extra, fleet_keys.bastion, accept_new_host_keys=True)
     first = ssh.connect(_node(target), options)
     first.close()
     lines = known.read_text().splitlines()
@@ -273,7 +260,7 @@ def test_accept_new_from_many_threads_records_each_node_once(
     known = tmp_path / "known_hosts"  # the inventory's UserKnownHostsFile
     extra = tmp_path / "extra_known_hosts"
     extra.write_text("")
-    options = _options(ssh_config, extra, fleet_keys.bastion, accept_new_host_keys=True)
+    options = ssh_options(ssh_config, extra, fleet_keys.bastion, accept_new_host_keys=True)
 
     def scan(target: FleetNode) -> bytes:
         for _ in range(2):  # the second round must find every key already recorded
@@ -297,7 +284,7 @@ def test_hashed_known_hosts_entry_made_by_ssh_keygen_is_accepted(
     known = fleet.known_hosts([target])
     subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known)], check=True, capture_output=True)
     assert known.read_text().startswith("|1|")
-    transport = ssh.connect(_node(target), _options(ssh_config, known, fleet_keys.bastion))
+    transport = ssh.connect(_node(target), ssh_options(ssh_config, known, fleet_keys.bastion))
     try:
         assert _run(transport, "id -un")[0] == b"scanner\n"
     finally:
@@ -312,7 +299,7 @@ def test_revoked_host_key_is_rejected_even_when_known(
     key = target.host_key_line().split(maxsplit=1)[1]
     with known.open("a") as handle:
         handle.write(f"@revoked * {key}\n")
-    error = _connect_error(_node(target), _options(ssh_config, known, fleet_keys.bastion))
+    error = _connect_error(_node(target), ssh_options(ssh_config, known, fleet_keys.bastion))
     assert error.kind is ErrorKind.HOSTKEY and "@revoked" in error.message
     assert target.count_log(LOG_EXEC_REQUEST) == 0
 
@@ -324,7 +311,7 @@ def test_cert_authority_line_before_the_entry_keeps_the_entry(
     known = fleet.known_hosts([target])
     ca = fleet_keys.public_line("other")
     known.write_text(f"@cert-authority * {ca}\n" + known.read_text())
-    transport = ssh.connect(_node(target), _options(ssh_config, known, fleet_keys.bastion))
+    transport = ssh.connect(_node(target), ssh_options(ssh_config, known, fleet_keys.bastion))
     transport.close()
 
 
@@ -338,7 +325,7 @@ def test_only_known_host_key_types_are_negotiated(
     lines = target.host_key_lines()
     rsa_only = tmp_path / "rsa_only"
     rsa_only.write_text(lines[1] + "\n")
-    transport = ssh.connect(_node(target), _options(ssh_config, rsa_only, fleet_keys.bastion))
+    transport = ssh.connect(_node(target), ssh_options(ssh_config, rsa_only, fleet_keys.bastion))
     transport.close()
     assert transport.info.host_key.startswith("ssh-rsa SHA256:")
 
@@ -351,7 +338,7 @@ def test_only_known_host_key_types_are_negotiated(
     ecdsa = (tmp_path / "ecdsa.pub").read_text().split()[:2]
     ecdsa_only = tmp_path / "ecdsa_only"
     ecdsa_only.write_text(f"[127.0.0.1]:{target.port} {' '.join(ecdsa)}\n")
-    options = _options(ssh_config, ecdsa_only, fleet_keys.bastion, accept_new_host_keys=True)
+    options = ssh_options(ssh_config, ecdsa_only, fleet_keys.bastion, accept_new_host_keys=True)
     error = _connect_error(_node(target), options)
     assert error.kind is ErrorKind.HOSTKEY and "ecdsa-sha2-nistp256" in error.message
     assert ecdsa_only.read_text().count("\n") == 1
@@ -363,7 +350,9 @@ def test_strict_host_key_checking_no_is_refused_before_connecting(
     target = fleet.start("debian12_default")
     config = tmp_path / "lax_config"
     config.write_text("Host *\n  StrictHostKeyChecking no\n")
-    error = _connect_error(_node(target), _options(config, fleet.known_hosts([target]), fleet_keys.bastion))
+    error = _connect_error(
+        _node(target), ssh_options(config, fleet.known_hosts([target]), fleet_keys.bastion)
+    )
     assert error.kind is ErrorKind.HOSTKEY and "--accept-new-host-keys" in error.message
     assert target.count_log(LOG_CONNECTION) == 0
 
@@ -375,7 +364,7 @@ def test_wrong_key_is_an_auth_error_after_one_attempt(
     fleet: Fleet, fleet_keys: FleetKeys, ssh_config: Path
 ) -> None:
     target = fleet.start("debian12_default")
-    options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.other)
+    options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.other)
     error = _connect_error(_node(target), options)
     assert error.kind is ErrorKind.AUTH
     assert str(fleet_keys.other) in error.message
@@ -390,14 +379,16 @@ def test_encrypted_key_with_and_without_passphrase(
     target = fleet.start(spec)
     known = fleet.known_hosts([target])
 
-    error = _connect_error(_node(target), _options(ssh_config, known, fleet_keys.encrypted))
+    error = _connect_error(_node(target), ssh_options(ssh_config, known, fleet_keys.encrypted))
     assert error.kind is ErrorKind.AUTH
     assert str(fleet_keys.encrypted) in error.message and "encrypted" in error.message
 
     def wrong(path: str) -> Secret | None:
         return Secret("not the passphrase")
 
-    error = _connect_error(_node(target), _options(ssh_config, known, fleet_keys.encrypted, passphrase=wrong))
+    error = _connect_error(
+        _node(target), ssh_options(ssh_config, known, fleet_keys.encrypted, passphrase=wrong)
+    )
     assert error.kind is ErrorKind.AUTH and "cannot decrypt" in error.message
     assert target.count_log(LOG_FAILED_PUBLICKEY) == 0  # nothing was offered either time
 
@@ -407,7 +398,7 @@ def test_encrypted_key_with_and_without_passphrase(
         asked.append(path)
         return Secret(FleetKeys.PASSPHRASE)
 
-    options = _options(ssh_config, known, fleet_keys.encrypted, passphrase=right)
+    options = ssh_options(ssh_config, known, fleet_keys.encrypted, passphrase=right)
     for _ in range(2):
         transport = ssh.connect(_node(target), options)
         try:
@@ -422,7 +413,7 @@ def test_missing_identity_file_is_an_auth_error(
 ) -> None:
     target = fleet.start("debian12_default")
     missing = tmp_path / "no_such_key"
-    error = _connect_error(_node(target), _options(ssh_config, fleet.known_hosts([target]), missing))
+    error = _connect_error(_node(target), ssh_options(ssh_config, fleet.known_hosts([target]), missing))
     assert error.kind is ErrorKind.AUTH and str(missing) in error.message
 
 
@@ -435,7 +426,7 @@ def test_closed_port_is_a_connect_error(fleet_keys: FleetKeys, ssh_config: Path,
         port = probe.getsockname()[1]
     node = Node(name="closed", address="127.0.0.1", port=port, user="scanner")
     started = time.monotonic()
-    error = _connect_error(node, _options(ssh_config, tmp_path / "kh", fleet_keys.bastion))
+    error = _connect_error(node, ssh_options(ssh_config, tmp_path / "kh", fleet_keys.bastion))
     assert error.kind is ErrorKind.CONNECT
     assert "refused" in error.message.lower()
     assert time.monotonic() - started < 5
@@ -483,7 +474,9 @@ def test_listener_without_banner_is_a_banner_error_within_the_timeout(
     node = Node(name="silent", address="127.0.0.1", port=silent_port, user="scanner")
     timeouts = Timeouts(connect=5, banner=1.0, auth=5, command=5, node_deadline=30)
     started = time.monotonic()
-    error = _connect_error(node, _options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts))
+    error = _connect_error(
+        node, ssh_options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts)
+    )
     elapsed = time.monotonic() - started
     assert error.kind is ErrorKind.BANNER
     assert 0.9 <= elapsed < 5
@@ -495,7 +488,9 @@ def test_node_deadline_bounds_the_banner_wait(
     node = Node(name="silent", address="127.0.0.1", port=silent_port, user="scanner")
     timeouts = Timeouts(connect=5, banner=30, auth=30, command=30, node_deadline=1.5)
     started = time.monotonic()
-    error = _connect_error(node, _options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts))
+    error = _connect_error(
+        node, ssh_options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts)
+    )
     assert error.kind in (ErrorKind.BANNER, ErrorKind.TIMEOUT)
     assert time.monotonic() - started < 5
 
@@ -509,7 +504,7 @@ def test_server_closing_during_key_exchange_is_a_connect_error(
 
     for port in _listener(banner_then_close):
         node = Node(name="flaky", address="127.0.0.1", port=port, user="scanner")
-        error = _connect_error(node, _options(ssh_config, tmp_path / "kh", fleet_keys.bastion))
+        error = _connect_error(node, ssh_options(ssh_config, tmp_path / "kh", fleet_keys.bastion))
         assert error.kind is ErrorKind.CONNECT
         assert "key exchange" in error.message
 
@@ -523,7 +518,7 @@ def test_server_offering_only_sha1_host_keys_is_explained(
         sshd_config_d={"10-sha1.conf": "HostKeyAlgorithms ssh-rsa\n"},
     )
     target = fleet.start(spec)
-    options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
+    options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
     error = _connect_error(_node(target), options)
     assert error.kind is ErrorKind.PROTOCOL
     assert "only SHA-1" in error.message
@@ -535,7 +530,7 @@ def test_server_offering_only_sha1_host_keys_is_explained(
 def test_proxy_jump_through_one_hop(fleet: Fleet, fleet_keys: FleetKeys, ssh_config: Path) -> None:
     bastion = fleet.start("jump")
     target = fleet.start("debian12_default")
-    options = _options(ssh_config, fleet.known_hosts([bastion, target]), fleet_keys.bastion)
+    options = ssh_options(ssh_config, fleet.known_hosts([bastion, target]), fleet_keys.bastion)
     node = _node(target, proxy_jump=f"scanner@127.0.0.1:{bastion.port}")
     transport = ssh.connect(node, options)
     try:
@@ -563,7 +558,7 @@ def test_proxy_jump_through_two_hops_from_ssh_config(
         "Host *\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n"
     )
     known = fleet.known_hosts([first, second, target])
-    options = _options(config, known, fleet_keys.bastion)
+    options = ssh_options(config, known, fleet_keys.bastion)
     transport = ssh.connect(Node(name=target.name, user="scanner"), options)
     try:
         assert _run(transport, "hostname")[0] == f"{target.hostname}\n".encode()
@@ -585,7 +580,7 @@ def test_unknown_key_on_a_hop_names_the_hop_and_stops_there(
     target = fleet.start("debian12_default")
     known = fleet.known_hosts([first, target])  # the second hop's key is missing
     node = _node(target, proxy_jump=f"scanner@127.0.0.1:{first.port},scanner@127.0.0.1:{second.port}")
-    error = _connect_error(node, _options(ssh_config, known, fleet_keys.bastion))
+    error = _connect_error(node, ssh_options(ssh_config, known, fleet_keys.bastion))
     assert error.kind is ErrorKind.HOSTKEY
     assert error.message.startswith(f"jump host scanner@127.0.0.1:{second.port} (hop 2 of 2): ")
     assert second.count_log(LOG_ACCEPTED_PUBLICKEY) == 0
@@ -601,7 +596,7 @@ def test_jump_host_refusing_the_forward_is_a_connect_error(
     known = fleet.known_hosts([bastion, target])
     # The jump spec only permits "127.0.0.1" (PermitOpen compares the literal name).
     node = _node(target, address="localhost", proxy_jump=f"scanner@127.0.0.1:{bastion.port}")
-    error = _connect_error(node, _options(ssh_config, known, fleet_keys.bastion))
+    error = _connect_error(node, ssh_options(ssh_config, known, fleet_keys.bastion))
     assert error.kind is ErrorKind.CONNECT
     assert f"jump host scanner@127.0.0.1:{bastion.port} (hop 1 of 1)" in error.message
 
@@ -623,7 +618,7 @@ def test_proxy_command_relay(fleet: Fleet, fleet_keys: FleetKeys, ssh_config: Pa
     # Shell syntax (the redirection) works because ProxyCommand runs through /bin/sh.
     command = f"{sys.executable} {relay} %h %p 2>/dev/null"
     node = _node(target, proxy_command=command)
-    options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
+    options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
     transport = ssh.connect(node, options)
     try:
         assert _run(transport, "id -un")[0] == b"scanner\n"
@@ -658,7 +653,7 @@ def connected(
     fleet: Fleet, fleet_keys: FleetKeys, ssh_config: Path
 ) -> Iterator[tuple[FleetNode, ssh.SshTransport]]:
     target = fleet.start("debian12_default")
-    options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
+    options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
     transport = ssh.connect(_node(target), options)
     try:
         yield target, transport

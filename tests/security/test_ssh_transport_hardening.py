@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import paramiko
 import pytest
@@ -29,29 +28,14 @@ from agent.transport import ssh
 from agent.transport.options import SshOptions, Timeouts
 from tests.fleet.harness import Fleet, FleetKeys, load_spec
 from tests.fleet.scanutil import run_nodeward
-
-TIMEOUTS = Timeouts(connect=5, banner=5, auth=10, command=30, node_deadline=60)
-
+from tests.fleet.sshopts import isolated_ssh_config, ssh_options
 
 # --------------------------------------------------------------------------- helpers
 
 
 @pytest.fixture
 def ssh_config(tmp_path: Path) -> Path:
-    path = tmp_path / "ssh_config"
-    path.write_text("Host *\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n")
-    return path
-
-
-def _options(ssh_config: Path, known_hosts: Path, key: Path, **overrides: Any) -> SshOptions:
-    settings: dict[str, Any] = {
-        "ssh_config_file": str(ssh_config),
-        "known_hosts_files": (str(known_hosts),),
-        "identity_files": (str(key),),
-        "timeouts": TIMEOUTS,
-    }
-    settings.update(overrides)
-    return SshOptions(**settings)
+    return isolated_ssh_config(tmp_path)
 
 
 def _connect_error(node: Node, options: SshOptions) -> NodeError:
@@ -144,7 +128,7 @@ def test_dribbled_banner_through_a_jump_host_is_cut_too(
     # host (its direct-tcpip channel reaches our listener on 127.0.0.1).
     bastion = fleet.start("jump")
     timeouts = Timeouts(connect=3, banner=3, auth=10, command=30, node_deadline=120)
-    options = _options(ssh_config, fleet.known_hosts([bastion]), fleet_keys.bastion, timeouts=timeouts)
+    options = ssh_options(ssh_config, fleet.known_hosts([bastion]), fleet_keys.bastion, timeouts=timeouts)
     node = Node(
         name="slow",
         address="127.0.0.1",
@@ -190,7 +174,7 @@ def test_garbage_instead_of_a_banner_is_a_protocol_error_with_an_escaped_message
     for port in _listener(handler):
         node = Node(name="junk", address="127.0.0.1", port=port, user="scanner")
         started = time.monotonic()
-        options = _options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts)
+        options = ssh_options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts)
         error = _connect_error(node, options)
         assert time.monotonic() - started < 6
     assert error.kind is ErrorKind.PROTOCOL, error
@@ -218,7 +202,7 @@ def test_servers_that_say_nothing_keep_their_kinds(
     timeouts = Timeouts(connect=2, banner=2, auth=5, command=5, node_deadline=30)
     for port in _listener(handler):
         node = Node(name="mute", address="127.0.0.1", port=port, user="scanner")
-        options = _options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts)
+        options = ssh_options(ssh_config, tmp_path / "kh", fleet_keys.bastion, timeouts=timeouts)
         error = _connect_error(node, options)
     assert error.kind is kind, error
 
@@ -237,7 +221,7 @@ def test_node_limited_to_a_legacy_algorithm_is_refused_unless_the_inventory_reen
     # silently. Now it is refused with the way to accept the risk for that node only.
     spec = load_spec("debian12_default", sshd_config_d={"10-legacy.conf": f"{keyword} {algorithm}\n"})
     target = fleet.start(spec)
-    options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
+    options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
     node = Node(name=target.name, address=target.address, port=target.port, user=target.login_user)
     error = _connect_error(node, options)
     assert error.kind is ErrorKind.PROTOCOL, error
@@ -262,7 +246,7 @@ def test_reenabled_legacy_algorithm_is_not_used_when_the_node_has_a_modern_one(
     fleet: Fleet, fleet_keys: FleetKeys, ssh_config: Path
 ) -> None:
     target = fleet.start("debian12_default")
-    options = _options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
+    options = ssh_options(ssh_config, fleet.known_hosts([target]), fleet_keys.bastion)
     node = Node(
         name=target.name,
         address=target.address,
@@ -320,7 +304,7 @@ def test_etm_without_strict_kex_is_refused_unless_allowed(
         known = tmp_path / "known_hosts"
         known.write_text(f"[127.0.0.1]:{port} {server_key.get_name()} {server_key.get_base64()}\n")
         node = Node(name="old", address="127.0.0.1", port=port, user="scanner", allow_no_strict_kex=allowed)
-        options = _options(ssh_config, known, fleet_keys.bastion)
+        options = ssh_options(ssh_config, known, fleet_keys.bastion)
         if not allowed:
             error = _connect_error(node, options)
             assert error.kind is ErrorKind.PROTOCOL, error
@@ -342,7 +326,7 @@ def test_etm_with_strict_kex_is_fine(
         known = tmp_path / "known_hosts"
         known.write_text(f"[127.0.0.1]:{port} {server_key.get_name()} {server_key.get_base64()}\n")
         node = Node(name="new", address="127.0.0.1", port=port, user="scanner")
-        transport = ssh.connect(node, _options(ssh_config, known, fleet_keys.bastion))
+        transport = ssh.connect(node, ssh_options(ssh_config, known, fleet_keys.bastion))
         try:
             assert transport.info.strict_kex is True
         finally:
